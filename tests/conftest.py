@@ -1,0 +1,60 @@
+"""Shared fixtures for the integration's tests.
+
+pytest-homeassistant-custom-component puts its own ``testing_config`` first on ``sys.path``; importing our
+package here, before Home Assistant's loader looks, makes ``custom_components`` resolve to this repository's.
+"""
+
+from __future__ import annotations
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.device_registry import format_mac
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+import custom_components.home_security_intel  # noqa: F401 - see module docstring
+from custom_components.home_security_intel.const import (
+    CONF_FRAME_SOURCE,
+    CONF_HOST,
+    CONF_PASSWORD,
+    CONF_PORT,
+    CONF_PROFILES,
+    CONF_USERNAME,
+    DOMAIN,
+    FRAME_SOURCE_SNAPSHOT,
+)
+from tests.support.onvif_sim import OnvifSimulator
+from tests.support.onvif_sim.fixtures import onvif_sim  # noqa: F401 - re-exported fixture
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load custom integrations in every test."""
+
+
+@pytest.fixture
+def config_entry(onvif_sim: OnvifSimulator) -> MockConfigEntry:
+    """A config entry for the running simulator, not yet added to Home Assistant."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=onvif_sim.config.model,
+        unique_id=format_mac(onvif_sim.config.mac or ""),
+        data={
+            CONF_HOST: onvif_sim.host,
+            CONF_PORT: onvif_sim.port,
+            CONF_USERNAME: onvif_sim.config.username,
+            CONF_PASSWORD: onvif_sim.config.password,
+        },
+        options={
+            CONF_FRAME_SOURCE: FRAME_SOURCE_SNAPSHOT,
+            CONF_PROFILES: [onvif_sim.config.profiles[0].token],
+        },
+    )
+
+
+@pytest.fixture
+async def setup_integration(hass: HomeAssistant, config_entry: MockConfigEntry) -> MockConfigEntry:
+    """The config entry, added and set up against the running simulator."""
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    return config_entry
