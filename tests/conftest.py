@@ -1,7 +1,8 @@
 """Shared fixtures for the integration's tests.
 
-pytest-homeassistant-custom-component puts its own ``testing_config`` first on ``sys.path``; importing our
-package here, before Home Assistant's loader looks, makes ``custom_components`` resolve to this repository's.
+pytest-homeassistant-custom-component puts its own ``testing_config`` first on ``sys.path``;
+importing our package here, before Home Assistant's loader looks, makes ``custom_components``
+resolve to ours.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.device_registry import format_mac
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
 
 import custom_components.home_security_intel  # noqa: F401 - see module docstring
 from custom_components.home_security_intel.const import (
@@ -23,12 +26,27 @@ from custom_components.home_security_intel.const import (
     FRAME_SOURCE_SNAPSHOT,
 )
 from tests.support.onvif_sim import OnvifSimulator
-from tests.support.onvif_sim.fixtures import onvif_sim  # noqa: F401 - re-exported fixture
+
+pytest_plugins = ["tests.support.onvif_sim.fixtures"]
 
 
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom integrations in every test."""
+
+
+@pytest.fixture(autouse=True)
+def allow_loopback_sockets(socket_enabled: None) -> None:
+    """Let tests open real sockets: the ONVIF simulator serves on 127.0.0.1.
+
+    pytest-homeassistant-custom-component still restricts connections to 127.0.0.1.
+    """
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Home Assistant's snapshot extension: snapshots in tests/snapshots/, HA-aware serialiser."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Constants of the Home Security Intelligence integration: domain, config and option keys, defaults."""
+"""Constants of the Home Security Intelligence integration: domain, option keys, defaults."""
 
 from __future__ import annotations
 
@@ -25,3 +25,9 @@ CONF_PROFILES: Final = "profiles"  # list of ONVIF media profile tokens that get
 
 # How long one WS-Discovery scan listens for answers, in seconds.
 DISCOVERY_TIMEOUT: Final = 4
+
+# runtime
+# How often the coordinator checks that a camera still answers, and the ceiling of the doubling
+# back-off used while it does not (seconds).
+HEALTH_CHECK_INTERVAL_S: Final = 30
+MAX_RETRY_DELAY_S: Final = 300

@@ -1,0 +1,141 @@
+"""Start-up and shutdown: settings, TLS, model and warm-up, then serving until SIGTERM/SIGINT.
+
+Exit status: 0 after a clean stop, 1 when the model or the port cannot be had, 2 for a refused
+configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+import sys
+import time
+
+from aiohttp import web
+import numpy as np
+
+from hsi_detector.app import AppState, create_app
+from hsi_detector.batcher import MicroBatcher
+from hsi_detector.config import ConfigError, Settings, parse_settings
+from hsi_detector.engines import Engine, EngineError, build_engine
+from hsi_detector.keys import KeyStore
+from hsi_detector.limits import AuthFailureLimiter, RateLimiter
+from hsi_detector.logsetup import configure_logging
+from hsi_detector.metrics import Metrics
+from hsi_detector.service import DetectionService
+from hsi_detector.tls import TlsError, server_context
+
+_LOGGER = logging.getLogger("hsi_detector")
+EXIT_RUNTIME = 1
+EXIT_CONFIG = 2
+
+
+def warm_up(engine: Engine, settings: Settings) -> float:
+    """Run the model on a grey frame so the first camera does not pay for lazy initialisation."""
+    frame = np.full((settings.imgsz, settings.imgsz, 3), 114, dtype=np.uint8)
+    start = time.perf_counter()
+    for size in (1, min(2, settings.max_batch_size)):
+        engine.infer([frame] * size, settings.confidence)
+    return time.perf_counter() - start
+
+
+def _security_notes(settings: Settings) -> None:
+    if settings.tls != "disabled" or settings.loopback_only:
+        return
+    if settings.network_mode == "addon":
+        _LOGGER.info("plaintext HTTP on the add-on's internal network (%s)", settings.host)
+    else:
+        _LOGGER.warning(
+            "plaintext HTTP beyond loopback on %s (--allow-plaintext): API keys and images travel "
+            "unencrypted; use --tls self-signed or provided",
+            settings.host,
+        )
+
+
+async def serve(settings: Settings, engine: Engine, context: ssl.SSLContext | None) -> None:
+    """Serve until a stop signal."""
+    metrics = Metrics()
+    batcher = MicroBatcher(
+        engine,
+        settings.max_batch_size,
+        settings.max_batch_wait_ms / 1000,
+        settings.max_queue,
+        on_batch=metrics.batch,
+    )
+    metrics.queue_depth = lambda: batcher.depth
+    service = DetectionService(settings, engine, batcher, metrics)
+    state = AppState(
+        service=service,
+        keys=KeyStore(settings.key_digests),
+        metrics=metrics,
+        rate_limiter=RateLimiter(settings.rate_limit),
+        auth_limiter=AuthFailureLimiter(settings.auth_fail_limit),
+    )
+    batcher.start()
+    # handler_cancellation: a client that disconnects cancels its handler, dropping its images.
+    runner = web.AppRunner(create_app(state), access_log=None, handler_cancellation=True)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port, ssl_context=context)
+        await site.start()
+        scheme = "https" if context else "http"
+        _LOGGER.info(
+            "listening on %s://%s:%d (engine %s, model %s, device %s)",
+            scheme,
+            settings.host,
+            settings.port,
+            engine.engine_type,
+            engine.name,
+            engine.device,
+        )
+        await stop.wait()
+        _LOGGER.info("stopping")
+    finally:
+        await runner.cleanup()
+        await loop.run_in_executor(None, batcher.stop)
+        service.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the server; returns the exit status."""
+    try:
+        settings = parse_settings(argv)
+    except ConfigError as err:
+        print(f"hsi_detector: error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(settings.log_level, KeyStore(settings.key_digests))
+    try:
+        context, fingerprint = server_context(settings)
+    except TlsError as err:
+        failure = str(err)
+    else:
+        failure = ""
+    if failure:
+        _LOGGER.error("%s", failure)
+        return EXIT_CONFIG
+    if fingerprint:
+        print(f"TLS certificate SHA-256 fingerprint: {fingerprint}", flush=True)
+    _security_notes(settings)
+    try:
+        engine = build_engine(settings)
+    except EngineError as err:
+        failure = str(err)
+    if failure:
+        _LOGGER.error("%s", failure)
+        return EXIT_RUNTIME
+    if settings.warmup:
+        _LOGGER.info("warm-up took %.2f s", warm_up(engine, settings))
+    try:
+        asyncio.run(serve(settings, engine, context))
+    except OSError as err:
+        failure = f"cannot listen on {settings.host}:{settings.port}: {err.strerror}"
+    if failure:
+        _LOGGER.error("%s", failure)
+        return EXIT_RUNTIME
+    return 0

@@ -1,0 +1,412 @@
+"""Detector throughput benchmark: our batched server against a naive one-at-a-time server.
+
+Both servers are started here as subprocesses on free loopback ports with a freshly generated API
+key (passed through the environment, never on a command line), load the same model on the same
+device, and are driven by the same client code with the same 1080p JPEG. For each level of
+concurrent cameras (clients) the script sends a fixed number of requests and measures images per
+second and the p50/p99 latency seen by the clients. Both servers stay up, but only one is measured
+at a time (taking turns level by level), so they do not compete for the accelerator. Output: one
+markdown table per server, then the ours/naive ratios last.
+
+    .venv-detector/bin/python benchmarks/detector_throughput.py                 # CPU, a few minutes
+    .venv-detector/bin/python benchmarks/detector_throughput.py --device cuda --requests 512
+
+The default model ``yolo11n.yaml`` has random weights (nothing downloads weights here): the work
+per image is the real one, the detections are not. Pass ``--model yolo11n.pt`` for real weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+import contextlib
+import dataclasses
+from dataclasses import dataclass
+import io
+import math
+import os
+from pathlib import Path
+import platform
+import re
+import secrets
+import shlex
+import socket
+import sys
+import tempfile
+import time
+from typing import IO
+
+import aiohttp
+from PIL import Image
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NAIVE_SERVER = Path(__file__).resolve().parent / "naive_server.py"
+FRAME_SIZE = (1920, 1080)
+OURS, NAIVE = "ours", "naive"
+
+
+@dataclass(frozen=True, slots=True)
+class LevelResult:
+    """What the clients saw at one level of concurrency."""
+
+    cameras: int
+    requests: int
+    errors: int
+    wall_s: float
+    latencies_ms: tuple[float, ...]
+    mean_batch: float | None = None  # images per forward pass, from the server's /metrics
+
+    @property
+    def images_per_s(self) -> float:
+        """Successful images per second of wall time for the whole level."""
+        return len(self.latencies_ms) / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def p50_ms(self) -> float:
+        """Median client latency of the successful requests."""
+        return percentile(self.latencies_ms, 50)
+
+    @property
+    def p99_ms(self) -> float:
+        """99th percentile client latency of the successful requests."""
+        return percentile(self.latencies_ms, 99)
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (no interpolation: every figure is a latency that happened)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def benchmark_frame(source: Path, size: tuple[int, int] = FRAME_SIZE) -> bytes:
+    """The test frame: ``source`` scaled to a 1080p camera frame, as a JPEG like a camera sends."""
+    with Image.open(source) as raw:
+        frame = raw.convert("RGB").resize(size, Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    frame.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def default_image() -> Path:
+    """ultralytics' bus.jpg (people and a bus), shipped inside the ultralytics package."""
+    import ultralytics  # only to locate its assets; heavy, so imported late
+
+    return Path(ultralytics.__file__).resolve().parent / "assets" / "bus.jpg"
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago (the server binds it right after)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def server_command(name: str, args: argparse.Namespace, port: int) -> list[str]:
+    """The argv that starts server ``name`` with the benchmark's model, device and sizes."""
+    common = ["--host", "127.0.0.1", "--port", str(port), "--model", args.model]
+    common += ["--device", args.device, "--half", args.half, "--imgsz", str(args.imgsz)]
+    if name == NAIVE:
+        return [args.python, str(NAIVE_SERVER), *common]
+    biggest = max(args.levels)
+    return [
+        args.python,
+        "-m",
+        "hsi_detector",
+        *common,
+        "--engine",
+        "ultralytics",
+        "--max-batch-size",
+        str(args.max_batch_size),
+        "--max-batch-wait-ms",
+        str(args.max_batch_wait_ms),
+        # The benchmark measures throughput, not the server's overload protection: the queue holds
+        # every camera, requests may wait as long as the client does, one client may send freely.
+        "--max-queue",
+        str(max(256, 2 * biggest)),
+        "--request-timeout",
+        str(args.timeout),
+        "--rate-limit",
+        "0",
+        "--tls",
+        "disabled",
+        "--log-level",
+        "warning",
+    ]
+
+
+@dataclass(slots=True)
+class RunningServer:
+    """A started server subprocess and where to reach it."""
+
+    name: str
+    process: asyncio.subprocess.Process
+    url: str
+    log: IO[bytes]
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines the server wrote, to explain a failed start."""
+        self.log.flush()
+        self.log.seek(0)
+        return "\n".join(self.log.read().decode(errors="replace").splitlines()[-lines:])
+
+
+@contextlib.asynccontextmanager
+async def started_server(
+    name: str, args: argparse.Namespace, api_key: str
+) -> AsyncIterator[RunningServer]:
+    """Start server ``name`` on a free port; always stop it (SIGTERM, then SIGKILL) on exit."""
+    port = free_port()
+    env = dict(os.environ, HSI_API_KEY=api_key)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO_ROOT / "detector"), env.get("PYTHONPATH", "")) if p
+    )
+    command = server_command(name, args, port)
+    print(f"starting {name}: {shlex.join(command)}", file=sys.stderr)
+    with tempfile.TemporaryFile() as log:
+        process = await asyncio.create_subprocess_exec(
+            *command, stdout=log, stderr=asyncio.subprocess.STDOUT, env=env
+        )
+        server = RunningServer(name, process, f"http://127.0.0.1:{port}", log)
+        try:
+            yield server
+        finally:
+            await stop_process(process)
+
+
+async def stop_process(process: asyncio.subprocess.Process, grace_s: float = 15) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within ``grace_s``."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):  # it may exit between check and signal
+            process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), grace_s)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+
+
+async def wait_healthy(server: RunningServer, api_key: str, timeout_s: float) -> None:
+    """Poll GET /health until it answers 200; fail early if the process died."""
+    deadline = time.monotonic() + timeout_s
+    headers = {"X-API-Key": api_key}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        while time.monotonic() < deadline:
+            if server.process.returncode is not None:
+                raise RuntimeError(f"{server.name} exited during start:\n{server.log_tail()}")
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with session.get(f"{server.url}/health", headers=headers) as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.5)
+    raise RuntimeError(f"{server.name} not healthy after {timeout_s:.0f} s:\n{server.log_tail()}")
+
+
+async def batch_totals(url: str, api_key: str) -> tuple[float, float] | None:
+    """Sum and count of the server's ``hsi_batch_size`` histogram; None without one (naive)."""
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+            session.get(f"{url}/metrics", headers={"X-API-Key": api_key}) as response,
+        ):
+            text = await response.text() if response.status == 200 else ""
+    except (aiohttp.ClientError, TimeoutError):
+        return None
+    found = dict(re.findall(r"^hsi_batch_size_(sum|count) (\S+)$", text, re.MULTILINE))
+    if set(found) != {"sum", "count"}:
+        return None
+    return float(found["sum"]), float(found["count"])
+
+
+def mean_batch(
+    before: tuple[float, float] | None, after: tuple[float, float] | None
+) -> float | None:
+    """Mean images per forward pass between two ``batch_totals`` readings."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
+
+
+async def run_level(
+    url: str, api_key: str, frame: bytes, cameras: int, requests: int, timeout_s: float
+) -> LevelResult:
+    """``cameras`` clients share ``requests`` requests; each sends the next once one returns."""
+    headers = {"X-API-Key": api_key, "Content-Type": "image/jpeg"}
+    latencies: list[float] = []
+    errors = 0
+    remaining = requests
+
+    async def camera(session: aiohttp.ClientSession) -> None:
+        nonlocal remaining, errors
+        while remaining > 0:
+            remaining -= 1
+            started = time.perf_counter()
+            try:
+                async with session.post(f"{url}/v1/detect", data=frame, headers=headers) as resp:
+                    payload = await resp.json() if resp.status == 200 else None
+            except (aiohttp.ClientError, TimeoutError):
+                errors += 1
+                continue
+            if payload is None or "detections" not in payload:
+                errors += 1
+                continue
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    connector = aiohttp.TCPConnector(limit=cameras)
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(camera(session) for _ in range(cameras)))
+        wall = time.perf_counter() - started
+    return LevelResult(cameras, requests, errors, wall, tuple(latencies))
+
+
+async def benchmark_servers(
+    names: Sequence[str], args: argparse.Namespace, frame: bytes, api_key: str
+) -> dict[str, list[LevelResult]]:
+    """Start every server, warm each up, then measure level by level, one server at a time.
+
+    The servers are measured in turn at each level (the order alternating from level to level)
+    rather than one whole server after the other, so slow drifts of the machine (thermal, other
+    load) touch both alike. An idle server does no work while the other one is measured.
+    """
+    results: dict[str, list[LevelResult]] = {name: [] for name in names}
+    async with contextlib.AsyncExitStack() as stack:
+        servers = [
+            await stack.enter_async_context(started_server(name, args, api_key)) for name in names
+        ]
+        for server in servers:
+            await wait_healthy(server, api_key, args.start_timeout)
+        warm = min(max(args.levels), 16)
+        for server in servers:
+            await run_level(server.url, api_key, frame, warm, max(args.warmup, warm), args.timeout)
+        for index, cameras in enumerate(args.levels):
+            requests = max(args.requests, cameras)
+            for server in servers if index % 2 == 0 else servers[::-1]:
+                before = await batch_totals(server.url, api_key)
+                result = await run_level(
+                    server.url, api_key, frame, cameras, requests, args.timeout
+                )
+                batches = mean_batch(before, await batch_totals(server.url, api_key))
+                result = dataclasses.replace(result, mean_batch=batches)
+                print(
+                    f"  {server.name:>5}: {cameras:>3} cameras  {result.images_per_s:7.1f} img/s"
+                    f"  p99 {result.p99_ms:8.1f} ms  errors {result.errors}",
+                    file=sys.stderr,
+                )
+                results[server.name].append(result)
+    return results
+
+
+def server_table(name: str, results: Sequence[LevelResult]) -> str:
+    """One markdown table: a row per level."""
+    rows = [
+        f"### {name}",
+        "",
+        "| cameras | requests | images/s | p50 ms | p99 ms | errors | mean batch |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    rows += [
+        f"| {r.cameras} | {r.requests} | {r.images_per_s:.1f} | {r.p50_ms:.1f} | "
+        f"{r.p99_ms:.1f} | {r.errors} | "
+        f"{'-' if r.mean_batch is None else f'{r.mean_batch:.1f}'} |"
+        for r in results
+    ]
+    return "\n".join(rows)
+
+
+def _ratio(numerator: float, denominator: float) -> str:
+    if denominator == 0 or math.isnan(numerator) or math.isnan(denominator):
+        return "n/a"
+    return f"{numerator / denominator:.2f}x"
+
+
+def ratio_table(ours: Sequence[LevelResult], naive: Sequence[LevelResult]) -> str:
+    """ours / naive per level: images/s (higher is better) and p99 latency (lower is better)."""
+    rows = [
+        "### ours / naive",
+        "",
+        "| cameras | images/s ours / naive | p99 ours / naive |",
+        "| ---: | ---: | ---: |",
+    ]
+    rows += [
+        f"| {o.cameras} | {_ratio(o.images_per_s, n.images_per_s)} | {_ratio(o.p99_ms, n.p99_ms)} |"
+        for o, n in zip(ours, naive, strict=True)
+    ]
+    return "\n".join(rows)
+
+
+def describe_machine(args: argparse.Namespace) -> str:
+    """One line naming what the figures were measured on."""
+    import torch  # heavy; only for the description line
+
+    if args.device != "cpu" and torch.cuda.is_available():
+        accel = torch.cuda.get_device_name(0)
+    else:
+        accel = "no GPU"
+    return (
+        f"model {args.model}, imgsz {args.imgsz}, device {args.device}, half {args.half}, "
+        f"max batch {args.max_batch_size}; {accel}; {os.cpu_count()} CPUs; "
+        f"Python {platform.python_version()}, torch {torch.__version__}"
+    )
+
+
+def _levels(text: str) -> list[int]:
+    levels = [int(part) for part in text.split(",") if part.strip()]
+    if not levels or min(levels) < 1:
+        raise argparse.ArgumentTypeError("levels are positive integers, e.g. 1,4,16,64")
+    return levels
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command line of the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="yolo11n.yaml", help="ultralytics model (.yaml or .pt)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--half", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument("--imgsz", type=int, default=640)
+    parser.add_argument("--levels", type=_levels, default=[1, 4, 16, 64], help="e.g. 1,4,16,64")
+    parser.add_argument(
+        "--requests", type=int, default=64, help="requests per level (at least one per camera)"
+    )
+    parser.add_argument("--warmup", type=int, default=16, help="unmeasured requests per server")
+    parser.add_argument("--max-batch-size", type=int, default=16)
+    parser.add_argument("--max-batch-wait-ms", type=float, default=4)
+    parser.add_argument("--image", type=Path, default=None, help="default: ultralytics bus.jpg")
+    parser.add_argument("--servers", default=f"{OURS},{NAIVE}", help="which servers to run")
+    parser.add_argument("--timeout", type=float, default=300, help="per-request timeout, s")
+    parser.add_argument("--start-timeout", type=float, default=180, help="server start, s")
+    parser.add_argument("--python", default=sys.executable, help="interpreter for the servers")
+    return parser.parse_args(argv)
+
+
+async def run(args: argparse.Namespace) -> str:
+    """Run every selected server and return the report (tables, ratios last)."""
+    frame = benchmark_frame(args.image or default_image())
+    api_key = secrets.token_urlsafe(32)
+    selected = [name.strip() for name in args.servers.split(",") if name.strip()]
+    for name in selected:
+        if name not in (OURS, NAIVE):
+            raise SystemExit(f"unknown server {name!r}: choose from {OURS}, {NAIVE}")
+    results = await benchmark_servers(selected, args, frame, api_key)
+    parts = [
+        f"Frame: {FRAME_SIZE[0]}x{FRAME_SIZE[1]} JPEG, {len(frame) // 1024} KiB. "
+        + describe_machine(args),
+        *(server_table(name, found) for name, found in results.items()),
+    ]
+    if OURS in results and NAIVE in results:
+        parts.append(ratio_table(results[OURS], results[NAIVE]))
+    return "\n\n".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: print the report to stdout (progress goes to stderr)."""
+    print(asyncio.run(run(parse_args(argv))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""Dynamic micro-batching: requests from many cameras share one forward pass in a dedicated thread.
+
+The event loop only enqueues and awaits; the inference thread takes the first waiting image, gathers
+more for up to `max_wait` seconds or until `max_batch_size`, and runs the engine once. A
+cancelled request (timeout, client gone) is removed from the queue, or skipped if already taken; a
+full queue is refused at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+import contextlib
+from dataclasses import dataclass, field
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from hsi_detector.engines.base import Detection, Engine
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class QueueFullError(RuntimeError):
+    """The queue has no room for the request; answer 503 with Retry-After."""
+
+
+class BatcherStoppedError(RuntimeError):
+    """The server is shutting down."""
+
+
+class InferenceError(RuntimeError):
+    """The engine failed on the batch this request was part of."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """Detections for one image and where its time went."""
+
+    detections: list[Detection]
+    queue_ms: float
+    inference_ms: float
+    batch_size: int
+
+
+@dataclass(eq=False, slots=True)
+class _Item:
+    pixels: npt.NDArray[np.uint8]
+    min_confidence: float
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[BatchOutcome]
+    enqueued: float = field(default_factory=time.perf_counter)
+    cancelled: bool = False
+
+
+def _resolve(item: _Item, outcome: BatchOutcome | BaseException) -> None:
+    if item.future.done():
+        return
+    if isinstance(outcome, BaseException):
+        item.future.set_exception(outcome)
+    else:
+        item.future.set_result(outcome)
+
+
+def _deliver(item: _Item, outcome: BatchOutcome | BaseException) -> None:
+    # RuntimeError: the request's event loop is closed, nobody is waiting any more.
+    with contextlib.suppress(RuntimeError):
+        item.loop.call_soon_threadsafe(_resolve, item, outcome)
+
+
+type BatchObserver = Callable[[int, float], None]
+
+
+class MicroBatcher:
+    """Owns the queue and the inference thread."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        max_batch_size: int,
+        max_wait_s: float,
+        max_queue: int,
+        on_batch: BatchObserver | None = None,
+    ) -> None:
+        self._engine = engine
+        self._max_batch = max_batch_size
+        self._max_wait = max_wait_s
+        self._max_queue = max_queue
+        self._on_batch = on_batch
+        self._queue: deque[_Item] = deque()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="hsi-inference", daemon=True)
+
+    @property
+    def depth(self) -> int:
+        """Images waiting for a batch."""
+        return len(self._queue)
+
+    def start(self) -> None:
+        """Start the inference thread."""
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the batch in progress, refuse what still waits, end the thread."""
+        with self._cond:
+            self._stopping = True
+            waiting = list(self._queue)
+            self._queue.clear()
+            self._cond.notify_all()
+        for item in waiting:
+            _deliver(item, BatcherStoppedError("shutting down"))
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    async def submit(self, pixels: npt.NDArray[np.uint8], min_confidence: float) -> BatchOutcome:
+        """Detect objects in one image."""
+        return (await self.submit_many([pixels], min_confidence))[0]
+
+    async def submit_many(
+        self, images: list[npt.NDArray[np.uint8]], min_confidence: float
+    ) -> list[BatchOutcome]:
+        """Detect objects in several images (enqueued at once, so they tend to share a batch)."""
+        loop = asyncio.get_running_loop()
+        items = [_Item(px, min_confidence, loop, loop.create_future()) for px in images]
+        with self._cond:
+            if self._stopping:
+                raise BatcherStoppedError("shutting down")
+            if len(self._queue) + len(items) > self._max_queue:
+                raise QueueFullError(f"queue full ({self._max_queue} images waiting)")
+            self._queue.extend(items)
+            self._cond.notify()
+        try:
+            return list(await asyncio.gather(*(item.future for item in items)))
+        except BaseException:
+            self._drop(items)
+            raise
+
+    def _drop(self, items: list[_Item]) -> None:
+        """Forget a cancelled or failed request's images: no queue room, no model time."""
+        with self._cond:
+            for item in items:
+                item.cancelled = True
+                if not item.future.done():
+                    item.future.cancel()
+                # ValueError: already taken by the inference thread, which skips cancelled items.
+                with contextlib.suppress(ValueError):
+                    self._queue.remove(item)
+
+    def _take_batch(self) -> list[_Item] | None:
+        with self._cond:
+            while not self._queue and not self._stopping:
+                self._cond.wait()
+            if self._stopping:
+                return None
+            deadline = time.monotonic() + self._max_wait
+            while len(self._queue) < self._max_batch and not self._stopping:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            count = min(len(self._queue), self._max_batch)
+            return [self._queue.popleft() for _ in range(count)]
+
+    def _run(self) -> None:
+        while (batch := self._take_batch()) is not None:
+            live = [item for item in batch if not item.cancelled]
+            if live:
+                self._infer(live)
+
+    def _fail(self, batch: list[_Item], failure: str) -> None:
+        _LOGGER.error("inference failed for a batch of %d: %s", len(batch), failure)
+        for item in batch:
+            _deliver(item, InferenceError("inference failed"))
+
+    def _infer(self, batch: list[_Item]) -> None:
+        start = time.perf_counter()
+        floor = min(item.min_confidence for item in batch)
+        try:
+            results = self._engine.infer([item.pixels for item in batch], floor)
+        # Any engine failure must answer the requests waiting on it rather than end the thread.
+        except Exception as err:  # noqa: BLE001
+            self._fail(batch, type(err).__name__)
+            return
+        done = time.perf_counter()
+        inference_ms = (done - start) * 1000
+        if self._on_batch is not None:
+            self._on_batch(len(batch), done - start)
+        for item, found in zip(batch, results, strict=True):
+            outcome = BatchOutcome(
+                detections=[d for d in found if d.confidence >= item.min_confidence],
+                queue_ms=(start - item.enqueued) * 1000,
+                inference_ms=inference_ms,
+                batch_size=len(batch),
+            )
+            _deliver(item, outcome)

@@ -1,0 +1,139 @@
+"""Image bytes to detections: decode in the thread pool, batch through the model, scale back."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+import time
+from typing import TYPE_CHECKING
+
+from hsi_detector.batcher import BatcherStoppedError, InferenceError, QueueFullError
+from hsi_detector.errors import ApiError
+from hsi_detector.imaging import DecodedImage, ImageRejectedError, decode_image
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from hsi_detector.batcher import MicroBatcher
+    from hsi_detector.config import Settings
+    from hsi_detector.engines.base import Detection, Engine
+    from hsi_detector.metrics import Metrics
+
+MAX_IMAGES_PER_REQUEST = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ImageResult:
+    """Detections for one image (boxes in its original pixels) and the time spent on it."""
+
+    width: int
+    height: int
+    detections: list[Detection]
+    queue_ms: float
+    decode_ms: float
+    inference_ms: float
+    total_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Per-request choices."""
+
+    confidence: float
+    classes: frozenset[str] | None
+
+
+class DetectionService:
+    """Shared by every endpoint; each dialect only parses and shapes."""
+
+    def __init__(
+        self, settings: Settings, engine: Engine, batcher: MicroBatcher, metrics: Metrics
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.batcher = batcher
+        self.metrics = metrics
+        self.pool = ThreadPoolExecutor(settings.decode_workers, thread_name_prefix="hsi-decode")
+
+    def options(self, fields: Mapping[str, str], confidence_keys: tuple[str, ...]) -> Options:
+        """Confidence and class filter from the request's fields (400 for bad values)."""
+        confidence = self.settings.confidence
+        for key in confidence_keys:
+            if raw := fields.get(key):
+                try:
+                    confidence = float(raw)
+                except ValueError:
+                    confidence = -1.0
+                if not 0.0 <= confidence <= 1.0:
+                    raise ApiError(400, "bad_option", f"{key} must be a number from 0 to 1")
+        classes: frozenset[str] | None = None
+        if raw := fields.get("classes"):
+            classes = frozenset(c.strip() for c in raw.split(",") if c.strip())
+            if unknown := classes - set(self.engine.class_names):
+                shown = ", ".join(sorted(unknown)[:5])
+                raise ApiError(400, "bad_option", f"unknown class names: {shown}")
+        return Options(confidence, classes)
+
+    def _decode(self, data: bytes) -> tuple[DecodedImage, float]:
+        start = time.perf_counter()
+        image = decode_image(data, self.settings.max_pixels, self.engine.input_size)
+        return image, (time.perf_counter() - start) * 1000
+
+    async def _decode_all(self, images: list[bytes]) -> list[tuple[DecodedImage, float]]:
+        loop = asyncio.get_running_loop()
+        jobs = [loop.run_in_executor(self.pool, self._decode, data) for data in images]
+        done = await asyncio.gather(*jobs, return_exceptions=True)
+        decoded: list[tuple[DecodedImage, float]] = []
+        for index, item in enumerate(done):
+            if isinstance(item, ImageRejectedError):
+                self.metrics.reject(item.reason)
+                where = f"image {index + 1}: " if len(images) > 1 else ""
+                raise ApiError(item.status, item.reason, where + str(item))
+            if isinstance(item, BaseException):
+                raise item
+            decoded.append(item)
+        return decoded
+
+    async def detect(self, images: list[bytes], options: Options) -> list[ImageResult]:
+        """Detections for every image, in order; raises ApiError for anything refused."""
+        if len(images) > MAX_IMAGES_PER_REQUEST:
+            raise ApiError(400, "too_many_images", f"at most {MAX_IMAGES_PER_REQUEST} images")
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.settings.request_timeout):
+                decoded = await self._decode_all(images)
+                outcomes = await self.batcher.submit_many(
+                    [image.pixels for image, _ in decoded], options.confidence
+                )
+        except TimeoutError as err:
+            raise ApiError(504, "timeout", "detection exceeded the request timeout") from err
+        except QueueFullError as err:
+            raise ApiError(
+                503, "queue_full", "the detector is busy, retry shortly", {"Retry-After": "1"}
+            ) from err
+        except BatcherStoppedError as err:
+            raise ApiError(503, "shutting_down", "the detector is shutting down") from err
+        except InferenceError as err:
+            raise ApiError(500, "inference_failed", "inference failed") from err
+        total_ms = (time.perf_counter() - start) * 1000
+        results: list[ImageResult] = []
+        for (image, decode_ms), outcome in zip(decoded, outcomes, strict=True):
+            sx, sy = image.scale
+            found = [
+                d if (sx, sy) == (1.0, 1.0) else d.scaled(sx, sy)
+                for d in outcome.detections
+                if options.classes is None or d.label in options.classes
+            ]
+            results.append(
+                ImageResult(
+                    image.width,
+                    image.height,
+                    found,
+                    outcome.queue_ms,
+                    decode_ms,
+                    outcome.inference_ms,
+                    total_ms,
+                )
+            )
+        return results

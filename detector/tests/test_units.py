@@ -1,0 +1,394 @@
+"""In-process tests of settings, keys, limits, imaging, batcher, service, metrics, logs, TLS.
+
+The batcher and service tests drive a small scripted engine (`ScriptedEngine`): they test queueing,
+timeouts, cancellation and failure handling, which need an engine whose speed and failures the test
+controls; the real engines are exercised by the process tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+import threading
+from typing import Any
+
+import numpy as np
+from PIL import Image
+import pytest
+
+from hsi_detector.batcher import BatcherStoppedError, MicroBatcher, QueueFullError
+from hsi_detector.config import ConfigError, Settings, is_loopback, parse_settings
+from hsi_detector.engines.base import Detection
+from hsi_detector.engines.tflite import read_labelmap
+from hsi_detector.engines.yolo import pick_device, use_half
+from hsi_detector.errors import ApiError
+from hsi_detector.imaging import ImageRejectedError, decode_image, sniff_format
+from hsi_detector.intake import decode_base64_image
+from hsi_detector.keys import KeyStore, digest, key_problem
+from hsi_detector.limits import AuthFailureLimiter, RateLimiter
+from hsi_detector.logsetup import SecretMasker, configure_logging
+from hsi_detector.metrics import Metrics
+from hsi_detector.service import DetectionService, Options
+from hsi_detector.tls import _subject_names, ensure_self_signed, fingerprint
+from tests.support import API_KEY, BUS, encode, resized
+
+
+class ScriptedEngine:
+    """Returns one detection per image after an optional delay; can be told to fail."""
+
+    name = "scripted"
+    device = "cpu"
+    engine_type = "scripted"
+    input_size = 64
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.fail = False
+        self.batches: list[int] = []
+        self.release = threading.Event()
+        self.release.set()
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return ("person", "car")
+
+    def infer(
+        self, batch: list[np.ndarray[Any, Any]], min_confidence: float
+    ) -> list[list[Detection]]:
+        self.release.wait(5)
+        if self.fail:
+            raise RuntimeError("boom")
+        self.batches.append(len(batch))
+        return [
+            [
+                Detection("person", 0, 0.9, 1, 2, 3, 4),
+                Detection("car", 1, 0.3, 0, 0, float(img.shape[1]), float(img.shape[0])),
+            ]
+            for img in batch
+        ]
+
+
+# ---------------------------------------------------------------- settings
+
+
+def test_defaults_and_env_with_flag_winning() -> None:
+    s = parse_settings([], env={})
+    assert (s.host, s.port, s.engine, s.model, s.imgsz) == ("127.0.0.1", 8765, "ultralytics",
+                                                          "yolo11n.pt", 640)  # fmt: skip
+    env = {
+        "HSI_PORT": "9000",
+        "HSI_IMGSZ": "320",
+        "HSI_WARMUP": "false",
+        "HSI_CLASSES": "person, car",
+        "HSI_ALLOW_PLAINTEXT": "yes",
+        "HSI_DEVICE": "cuda:1",
+    }
+    s = parse_settings(["--port", "9001"], env=env)
+    assert s.port == 9001
+    assert s.imgsz == 320
+    assert s.warmup is False
+    assert s.allow_plaintext is True
+    assert s.classes == ("person", "car")
+    assert s.device == "cuda:1"
+    assert parse_settings(["--warmup"], env={"HSI_WARMUP": "0"}).warmup is True
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        ([], {"HSI_WARMUP": "maybe"}, "HSI_WARMUP must be true or false"),
+        ([], {"HSI_PORT": "eighty"}, "HSI_PORT is not a valid value"),
+        (["--port", "70000"], {}, "--port must be between"),
+        (["--device", "tpu"], {}, "--device must be"),
+        (["--half", "maybe"], {}, "--half must be one of"),
+        (["--tls-client-ca", "ca.pem"], {}, "needs TLS"),
+        (["--api-key-file", "/nonexistent/keys"], {}, "cannot read --api-key-file"),
+    ],
+)
+def test_refused_settings(argv: list[str], env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_settings(argv, env=env)
+
+
+def test_key_file_several_keys_and_addon_mode(tmp_path: Path) -> None:
+    other = "Hq3Zt8Wn2Kc6Vb9Lx4Rm7Pf1Dg5Sj0Ay"
+    (tmp_path / "keys").write_text(f"{other}\n")
+    s = parse_settings(
+        ["--host", "172.30.32.1", "--network-mode", "addon", "--api-key", API_KEY,
+         "--api-key-file", str(tmp_path / "keys")],
+        env={},
+    )  # fmt: skip
+    assert s.key_digests == (digest(API_KEY), digest(other))
+    assert not s.loopback_only
+    assert s.max_body_bytes == 10 * 1024 * 1024
+
+
+def test_tflite_without_packaged_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("hsi_detector.config.packaged_tflite_model", lambda: None)
+    with pytest.raises(ConfigError, match="needs --model"):
+        parse_settings(["--engine", "tflite"], env={})
+
+
+def test_loopback_detection() -> None:
+    assert is_loopback("localhost")
+    assert is_loopback("::1")
+    assert is_loopback("127.0.0.2")
+    assert not is_loopback("0.0.0.0")
+    assert not is_loopback("detector.lan")
+
+
+# ---------------------------------------------------------------- keys and limits
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("short", "shorter"),
+        ("a b" * 16, "whitespace"),
+        ("your-api-key-" + "Zq8" * 8, "placeholder"),
+        ("ab" * 20, "distinct"),
+        ("abcdefghi" * 5, "repeated"),
+        ("Zq8Wm3" + "qwertyui" + "Kd7Lp2Xs9Vb4Nc6Hj1", "sequence"),
+        (API_KEY, None),
+    ],
+)
+def test_key_rules(key: str, problem: str | None) -> None:
+    found = key_problem(key)
+    assert (found is None) if problem is None else (problem in (found or ""))
+
+
+def test_keystore_compares_digests() -> None:
+    store = KeyStore((digest(API_KEY), digest("x" * 40)))
+    assert store.required
+    assert store.verify(API_KEY)
+    assert not store.verify(API_KEY[:-1])
+    assert not store.verify(None)
+    assert not KeyStore(()).verify(API_KEY)
+    assert not KeyStore(()).required
+
+
+def test_rate_limiter_refills_and_forgets_old_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+    limiter = RateLimiter(1.0, clock=lambda: now[0])
+    assert [limiter.allow("a") for _ in range(3)] == [True, True, False]
+    now[0] = 1.0
+    assert limiter.allow("a")
+    assert limiter.retry_after() == 1
+    assert RateLimiter(0).allow("a")
+    assert RateLimiter(0).retry_after() == 1
+    monkeypatch.setattr("hsi_detector.limits._MAX_CLIENTS", 2)
+    for client in ("b", "c", "d"):
+        limiter.allow(client)
+    assert len(limiter._buckets) == 2
+
+
+def test_auth_lockout_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+    limiter = AuthFailureLimiter(2, window=10, clock=lambda: now[0])
+    limiter.record_failure("a")
+    assert not limiter.blocked("a")
+    limiter.record_failure("a")
+    assert limiter.blocked("a")
+    now[0] = 11
+    assert not limiter.blocked("a")
+    assert not AuthFailureLimiter(0).blocked("a")
+    monkeypatch.setattr("hsi_detector.limits._MAX_CLIENTS", 1)
+    limiter.record_failure("b")
+    limiter.record_failure("c")
+    assert list(limiter._failures) == ["c"]
+
+
+# ---------------------------------------------------------------- images
+
+
+def test_sniff_and_decode_webp_png() -> None:
+    webp = encode(Image.new("RGB", (40, 30), "green"), "WEBP")
+    png = encode(Image.new("RGBA", (20, 10)), "PNG")
+    assert sniff_format(webp) == "WEBP"
+    assert sniff_format(png) == "PNG"
+    assert sniff_format(b"GIF89a") is None
+    decoded = decode_image(webp, 10_000, 640)
+    assert decoded.pixels.shape == (30, 40, 3)
+    assert decode_image(png, 10_000, 640).pixels.shape == (10, 20, 3)
+
+
+def test_large_jpeg_is_drafted_and_scaled_back() -> None:
+    big = resized(BUS, 3240)  # 3240 x 4320
+    decoded = decode_image(big, 40_000_000, 640)
+    assert (decoded.width, decoded.height) == (3240, 4320)
+    assert decoded.pixels.shape[1] < 3240  # decoded at a reduced scale
+    assert decoded.pixels.shape[1] >= 640
+    sx, sy = decoded.scale
+    assert sx == pytest.approx(3240 / decoded.pixels.shape[1])
+    assert Detection("a", 0, 1, 1, 1, 2, 2).scaled(sx, sy).x_max == pytest.approx(2 * sx)
+
+
+def test_header_that_is_not_an_image() -> None:
+    with pytest.raises(ImageRejectedError) as err:
+        decode_image(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30, 100, 64)
+    assert err.value.status == 422
+
+
+def test_base64_forms() -> None:
+    assert decode_base64_image("aGk=") == b"hi"
+    with pytest.raises(ApiError):
+        decode_base64_image("")
+
+
+# ---------------------------------------------------------------- batcher and service
+
+
+def _img(width: int = 32) -> np.ndarray[Any, Any]:
+    return np.zeros((16, width, 3), dtype=np.uint8)
+
+
+async def test_batcher_batches_filters_and_reports() -> None:
+    engine = ScriptedEngine()
+    engine.release.clear()
+    seen: list[int] = []
+    batcher = MicroBatcher(engine, 4, 0.05, 100, on_batch=lambda n, _s: seen.append(n))
+    batcher.start()
+    try:
+        first = asyncio.ensure_future(batcher.submit(_img(), 0.5))
+        await asyncio.sleep(0.1)  # the first batch (one image) is held inside the engine
+        rest = [asyncio.ensure_future(batcher.submit(_img(10 + i), 0.1)) for i in range(5)]
+        await asyncio.sleep(0.05)
+        assert batcher.depth == 5
+        engine.release.set()
+        one = await first
+        others = await asyncio.gather(*rest)
+    finally:
+        batcher.stop()
+    assert [d.label for d in one.detections] == ["person"]  # 0.3 < 0.5 filtered per request
+    assert [len(o.detections) for o in others] == [2] * 5
+    assert others[2].detections[1].x_max == 12
+    assert engine.batches == [1, 4, 1]
+    assert seen == [1, 4, 1]
+
+
+async def test_batcher_queue_full_cancel_and_stop() -> None:
+    engine = ScriptedEngine()
+    engine.release.clear()
+    batcher = MicroBatcher(engine, 1, 0.0, 2)
+    batcher.start()
+    held = asyncio.ensure_future(batcher.submit(_img(), 0.1))
+    await asyncio.sleep(0.05)
+    waiting = asyncio.ensure_future(batcher.submit(_img(), 0.1))
+    await asyncio.sleep(0.01)
+    with pytest.raises(QueueFullError):
+        await batcher.submit_many([_img(), _img()], 0.1)
+    waiting.cancel()  # a client that went away: its image leaves the queue
+    await asyncio.sleep(0.01)
+    assert batcher.depth == 0
+    queued = asyncio.ensure_future(batcher.submit(_img(), 0.1))
+    await asyncio.sleep(0.01)
+    stopper = asyncio.get_running_loop().run_in_executor(None, batcher.stop, 5.0)
+    await asyncio.sleep(0.05)
+    engine.release.set()
+    await stopper
+    assert len((await held).detections) == 2
+    with pytest.raises(BatcherStoppedError):
+        await queued
+    with pytest.raises(BatcherStoppedError):
+        await batcher.submit(_img(), 0.1)
+
+
+def _service(engine: ScriptedEngine, **overrides: object) -> DetectionService:
+    settings = Settings(**({"request_timeout": 5.0, "max_queue": 4} | overrides))  # type: ignore[arg-type]
+    batcher = MicroBatcher(engine, 4, 0.0, settings.max_queue)
+    return DetectionService(settings, engine, batcher, Metrics(lambda: batcher.depth))
+
+
+async def test_service_maps_failures_to_statuses() -> None:
+    engine = ScriptedEngine()
+    service = _service(engine, request_timeout=0.2)
+    service.batcher.start()
+    png = encode(Image.new("RGB", (8, 8)), "PNG")
+    try:
+        ok = await service.detect([png], Options(0.1, frozenset({"car"})))
+        assert [d.label for d in ok[0].detections] == ["car"]
+        engine.release.clear()
+        with pytest.raises(ApiError) as err:
+            await service.detect([png], Options(0.1, None))
+        assert err.value.status == 504
+        engine.release.set()
+        engine.fail = True
+        with pytest.raises(ApiError) as err:
+            await service.detect([png], Options(0.1, None))
+        assert err.value.status == 500
+        with pytest.raises(ApiError) as err:
+            await service.detect([png] * 5, Options(0.1, None))
+        assert err.value.status == 503
+        assert err.value.headers == {"Retry-After": "1"}
+        with pytest.raises(ApiError) as err:
+            await service.detect([png] * 65, Options(0.1, None))
+        assert err.value.status == 400
+    finally:
+        service.batcher.stop()
+    with pytest.raises(ApiError) as err:
+        await service.detect([png], Options(0.1, None))
+    assert err.value.status == 503
+    assert service.options({"min_confidence": "0.7"}, ("min_confidence",)).confidence == 0.7
+    assert service.options({}, ("confidence",)).confidence == 0.25
+
+
+# ---------------------------------------------------------------- metrics, logs, engines, TLS
+
+
+def test_metrics_exposition() -> None:
+    m = Metrics(lambda: 3)
+    m.request('/v1/"x"', 200, 0.02)
+    m.batch(5, 0.1)
+    m.reject("corrupt")
+    m.rate_limit()
+    text = m.render()
+    assert 'hsi_requests_total{endpoint="/v1/\\"x\\"",status="200"} 1' in text
+    assert 'hsi_batch_size_bucket{le="4"} 0' in text
+    assert 'hsi_batch_size_bucket{le="8"} 1' in text
+    assert "hsi_queue_depth 3" in text
+    assert "hsi_rate_limited_total 1" in text
+
+
+def test_log_masking(caplog: pytest.LogCaptureFixture) -> None:
+    masker = SecretMasker(KeyStore((digest(API_KEY),)))
+    assert API_KEY not in masker.mask(f"got {API_KEY} from client")
+    assert masker.mask("Authorization: Bearer abc.def") == "Authorization: Bearer ***"
+    assert masker.mask("api_key=hunter2&x=1") == "api_key=***&x=1"
+    other = "Q" * 40
+    assert masker.mask(other) == other
+    configure_logging("debug", KeyStore((digest(API_KEY),)))
+    record = logging.LogRecord("t", logging.INFO, "", 0, "key %s", (API_KEY,), None)
+    assert masker.filter(record)
+    assert API_KEY not in record.getMessage()
+
+
+def test_engine_helpers(tmp_path: Path) -> None:
+    assert pick_device("auto", cuda_available=False) == "cpu"
+    assert pick_device("auto", cuda_available=True) == "cuda:0"
+    assert pick_device("cuda", cuda_available=True) == "cuda:0"
+    assert pick_device("cuda:1", cuda_available=True) == "cuda:1"
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        pick_device("cuda", cuda_available=False)
+    assert use_half("auto", "cuda:0")
+    assert not use_half("off", "cuda:0")
+    assert not use_half("on", "cpu")
+    (tmp_path / "labels.txt").write_text("???\nperson\n???\ncar\n\n")
+    assert read_labelmap(tmp_path / "labels.txt") == ("person", "???", "car")
+
+
+def test_tls_material_and_names(tmp_path: Path) -> None:
+    cert, _key = ensure_self_signed(tmp_path, "192.168.1.20")
+    assert len(fingerprint(cert)) == 95
+    assert ensure_self_signed(tmp_path, "192.168.1.20")[0] == cert
+    names = {str(n.value) for n in _subject_names("detector.lan")}
+    assert {"localhost", "127.0.0.1", "detector.lan"} <= names
+    assert "0.0.0.0" not in {str(n.value) for n in _subject_names("0.0.0.0")}
+
+
+def test_corrupt_header_after_ultralytics_patched_pil() -> None:
+    import ultralytics  # noqa: F401  (its import patches PIL.Image.open, as in the YOLO server)
+
+    with pytest.raises(ImageRejectedError) as err:
+        decode_image(b"\xff\xd8\xff" + b"\x00" * 30, 100, 64)
+    assert err.value.status == 422

@@ -1,0 +1,99 @@
+"""Run the simulated ONVIF camera as a demo device until interrupted.
+
+    python -m tests.support.onvif_sim --host 127.0.0.1 --port 8899 --password secret [--announce]
+
+`--announce` also publishes it by WS-Discovery so ONVIF discovery (e.g. Home Assistant's) finds it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+
+from .announce import Announcer
+from .config import SimConfig
+from .server import OnvifSimulator
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.support.onvif_sim", description=__doc__)
+    defaults = SimConfig()
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind and advertise")
+    parser.add_argument("--port", type=int, default=8899, help="HTTP port (0 = any free port)")
+    parser.add_argument("--username", default=defaults.username)
+    parser.add_argument("--password", default=defaults.password)
+    parser.add_argument("--serial", default=defaults.serial)
+    parser.add_argument("--mac", default=defaults.mac)
+    parser.add_argument("--announce", action="store_true", help="publish via WS-Discovery")
+    parser.add_argument(
+        "--motion-every",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="toggle motion on/off every SECONDS (0 = never)",
+    )
+    parser.add_argument("--clock-skew", type=float, default=0.0, metavar="SECONDS")
+    return parser.parse_args(argv)
+
+
+async def _toggle_motion(simulator: OnvifSimulator, every: float) -> None:
+    active = False
+    while True:
+        await asyncio.sleep(every)
+        active = not active
+        simulator.set_motion(active)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    """Serve until SIGINT/SIGTERM."""
+    config = SimConfig(
+        username=args.username, password=args.password, serial=args.serial, mac=args.mac
+    )
+    simulator = OnvifSimulator(config)
+    simulator.clock_skew = args.clock_skew
+    await simulator.start(args.host, args.port)
+    announcer: Announcer | None = None
+    if args.announce:
+        announcer = Announcer(simulator)
+        await asyncio.to_thread(announcer.start)
+    # A demo tool talks to its operator on stdout, credentials included, on purpose.
+    print(  # noqa: T201
+        f"ONVIF simulator ready: host={simulator.host} port={simulator.port} "
+        f"username={config.username} password={config.password} "
+        f"device_service={simulator.url}/onvif/device_service "
+        f"announce={'yes' if announcer else 'no'}",
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    motion: asyncio.Task[None] | None = None
+    if args.motion_every > 0:
+        motion = asyncio.create_task(_toggle_motion(simulator, args.motion_every))
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        if motion is not None:
+            motion.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await motion
+        if announcer is not None:
+            await asyncio.to_thread(announcer.stop)
+        await simulator.stop()
+        print("ONVIF simulator stopped", flush=True)  # noqa: T201
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    asyncio.run(serve(_parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,469 @@
+"""The simulated ONVIF camera: an aiohttp server with runtime fault switches for tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+import datetime as dt
+import ipaddress
+import logging
+from pathlib import Path
+from typing import Literal
+
+from aiohttp import web
+
+from . import device, events, media
+from .config import SimConfig, SimProfile
+from .http_auth import DigestAuthenticator, verify_basic
+from .soap import (
+    MAX_BODY_BYTES,
+    SoapParseError,
+    SoapRequest,
+    child_text,
+    envelope,
+    fault,
+    parse_request,
+)
+from .wsse import NonceCache, verify_username_token
+
+_LOGGER = logging.getLogger(__name__)
+
+SOAP_CONTENT_TYPE = "application/soap+xml"
+SUBSCRIPTION_PATH = device.EVENTS_PATH + "/subscription/"
+# ONVIF Core access class PRE_AUTH: operations a camera must answer without credentials.
+DEFAULT_PREAUTH_OPERATIONS = frozenset(
+    {"GetSystemDateAndTime", "GetCapabilities", "GetServices", "GetHostname", "GetWsdlUrl"}
+)
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - compared against, not bound
+_MAX_RECORDED_REQUESTS = 10_000
+_NOT_FOUND_HTML = (
+    "<!DOCTYPE html><html><head><title>404 Not Found</title></head>"
+    "<body><h1>Not Found</h1><p>The requested URL was not found on this server.</p></body></html>"
+)
+_TRUNCATED_XML = (
+    '<?xml version="1.0" encoding="UTF-8"?><env:Envelope '
+    'xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body><tds:GetDevice'
+)
+
+type _Handler = Callable[[SoapRequest, web.Request], Awaitable[web.Response]]
+
+
+def url_host(host: str) -> str:
+    """Host as written in a URL: IPv6 literals get brackets."""
+    try:
+        return f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
+    except ValueError:
+        return host
+
+
+class SoapFault(Exception):
+    """Raised by an operation handler to answer with a SOAP fault."""
+
+    def __init__(self, status: int, code: str, subcodes: tuple[str, ...], reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.code = code
+        self.subcodes = subcodes
+        self.reason = reason
+
+
+def _soap_response(body: str, request: SoapRequest | None = None, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status,
+        text=envelope(body, request),
+        content_type=SOAP_CONTENT_TYPE,
+        charset="utf-8",
+    )
+
+
+def _fault_response(err: SoapFault) -> web.Response:
+    return web.Response(
+        status=err.status,
+        text=fault(err.code, err.subcodes, err.reason),
+        content_type=SOAP_CONTENT_TYPE,
+        charset="utf-8",
+    )
+
+
+class OnvifSimulator:
+    """A real ONVIF camera on 127.0.0.1 (device, media, events services and snapshots).
+
+    Every public attribute may be changed while it runs; the next request sees the change.
+    """
+
+    def __init__(self, config: SimConfig | None = None) -> None:
+        self.config = config if config is not None else SimConfig()
+        self.host = "127.0.0.1"
+        self.port = 0
+        # Fault switches.
+        self.clock_skew = 0.0
+        self.no_profiles = False
+        self.no_video_profiles = False
+        self.malformed_xml = False
+        self.delay = 0.0
+        self.hostile_snapshot_uri: str | None = None
+        self.hostile_stream_uri: str | None = None
+        self.offline = False
+        self.snapshot_auth: Literal["digest", "basic", "none"] = "digest"
+        self.no_mac = False
+        self.not_onvif = False
+        # Behaviour knobs beyond the brief: which operations skip WS-Security, and the HTTP status
+        # of an authentication fault (ONVIF says 400; some firmwares answer 401).
+        self.preauth_operations: set[str] = set(DEFAULT_PREAUTH_OPERATIONS)
+        self.auth_fault_status = 400
+        # Observations for assertions.
+        self.requests: list[str] = []
+        self.snapshot_requests = 0
+
+        self._events = events.EventBroker()
+        self._nonces = NonceCache()
+        self._digest = DigestAuthenticator()
+        self._images: dict[Path, bytes] = {}
+        self._runner: web.AppRunner | None = None
+        self._closing = asyncio.Event()
+        self._soap_handlers: dict[str, dict[str, _Handler]] = {
+            device.DEVICE_PATH: {
+                "GetSystemDateAndTime": self._get_system_date_and_time,
+                "GetDeviceInformation": self._get_device_information,
+                "GetNetworkInterfaces": self._get_network_interfaces,
+                "GetCapabilities": self._get_capabilities,
+                "GetServices": self._get_services,
+                "GetScopes": self._get_scopes,
+                "GetHostname": self._get_hostname,
+            },
+            device.MEDIA_PATH: {
+                "GetProfiles": self._get_profiles,
+                "GetProfile": self._get_profile,
+                "GetSnapshotUri": self._get_snapshot_uri,
+                "GetStreamUri": self._get_stream_uri,
+                "GetVideoSources": self._get_video_sources,
+            },
+            device.EVENTS_PATH: {
+                "GetEventProperties": self._get_event_properties,
+                "CreatePullPointSubscription": self._create_pull_point_subscription,
+            },
+            SUBSCRIPTION_PATH: {
+                "PullMessages": self._pull_messages,
+                "Renew": self._renew,
+                "Unsubscribe": self._unsubscribe,
+                "SetSynchronizationPoint": self._set_synchronization_point,
+            },
+        }
+
+    # ----------------------------------------------------------------- lifecycle
+
+    @property
+    def url(self) -> str:
+        """Base URL of the camera, e.g. http://127.0.0.1:8899."""
+        return f"http://{url_host(self.host)}:{self.port}"
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Start serving; port 0 picks a free port (read it back from .port)."""
+        if self._runner is not None:
+            raise RuntimeError("simulator already started")
+        self._closing = asyncio.Event()
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._faults])
+        app.router.add_post(device.DEVICE_PATH, self._soap)
+        app.router.add_post(device.MEDIA_PATH, self._soap)
+        app.router.add_post(device.EVENTS_PATH, self._soap)
+        app.router.add_post(SUBSCRIPTION_PATH + "{ident}", self._soap)
+        app.router.add_get("/snapshot/{name}", self._snapshot)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.host = host
+        sockets = site._server.sockets if site._server else ()  # type: ignore[union-attr]  # noqa: SLF001 - aiohttp exposes no public accessor for the bound port
+        self.port = sockets[0].getsockname()[1] if sockets else port
+
+    async def stop(self) -> None:
+        """Stop serving, waking long polls so nothing lingers."""
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def set_motion(self, active: bool) -> None:
+        """Queue a motion change (CellMotionDetector IsMotion + MotionAlarm State) for subscribers."""
+        self._events.publish_motion(active, self.camera_now())
+
+    def camera_now(self) -> dt.datetime:
+        """The camera's clock: real UTC time plus clock_skew seconds."""
+        return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.clock_skew)
+
+    # ----------------------------------------------------------------- plumbing
+
+    def _base_url(self, request: web.Request) -> str:
+        """URL clients should use: the bound host, or the Host they reached us by if wildcard."""
+        host = self.host
+        if host in WILDCARD_HOSTS:
+            host = request.url.host or "127.0.0.1"
+        return f"http://{url_host(host)}:{self.port}"
+
+    async def _sleep_unless_closing(self, seconds: float) -> None:
+        if seconds > 0:
+            try:
+                await asyncio.wait_for(self._closing.wait(), timeout=seconds)
+            except TimeoutError:
+                pass
+
+    @web.middleware
+    async def _faults(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Apply the server-wide fault switches before any real handling."""
+        if self.offline:
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=503, text="offline")
+        await self._sleep_unless_closing(self.delay)
+        if self.not_onvif:
+            return web.Response(status=404, text=_NOT_FOUND_HTML, content_type="text/html")
+        return await handler(request)
+
+    async def _soap(self, request: web.Request) -> web.Response:
+        try:
+            data = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _fault_response(
+                SoapFault(400, "env:Sender", ("ter:InvalidArgs",), "Request too large")
+            )
+        try:
+            soap_request = parse_request(data)
+        except SoapParseError as err:
+            return _fault_response(SoapFault(400, "env:Sender", ("ter:WellFormed",), str(err)))
+        self.requests.append(soap_request.operation)
+        del self.requests[:-_MAX_RECORDED_REQUESTS]
+        if self.malformed_xml:
+            return web.Response(text=_TRUNCATED_XML, content_type=SOAP_CONTENT_TYPE)
+        service_key = request.path if "ident" not in request.match_info else SUBSCRIPTION_PATH
+        handler = self._soap_handlers[service_key].get(soap_request.operation)
+        try:
+            if handler is None:
+                raise SoapFault(
+                    500,
+                    "env:Receiver",
+                    ("ter:ActionNotSupported",),
+                    f"{soap_request.operation} is not supported by this service",
+                )
+            self._authorize(soap_request)
+            return await handler(soap_request, request)
+        except SoapFault as err:
+            return _fault_response(err)
+
+    def _authorize(self, soap_request: SoapRequest) -> None:
+        if soap_request.operation in self.preauth_operations:
+            return
+        if not verify_username_token(
+            soap_request.header,
+            username=self.config.username,
+            password=self.config.password,
+            camera_now=self.camera_now(),
+            nonces=self._nonces,
+        ):
+            raise SoapFault(
+                self.auth_fault_status,
+                "env:Sender",
+                ("ter:NotAuthorized",),
+                "Sender not Authorized",
+            )
+
+    def _find_profile(self, soap_request: SoapRequest) -> SimProfile:
+        token = child_text(soap_request.body, "ProfileToken")
+        if not self.no_profiles:
+            for profile in self.config.profiles:
+                if profile.token == token:
+                    return profile
+        raise SoapFault(
+            400, "env:Sender", ("ter:InvalidArgVal", "ter:NoProfile"), "Profile does not exist"
+        )
+
+    # ----------------------------------------------------------------- device service
+
+    async def _get_system_date_and_time(self, req: SoapRequest, _: web.Request) -> web.Response:
+        return _soap_response(device.system_date_and_time(self.camera_now()), req)
+
+    async def _get_device_information(self, req: SoapRequest, _: web.Request) -> web.Response:
+        return _soap_response(device.device_information(self.config), req)
+
+    async def _get_network_interfaces(self, req: SoapRequest, _: web.Request) -> web.Response:
+        if self.no_mac:
+            raise SoapFault(
+                500, "env:Receiver", ("ter:ActionNotSupported",), "Network interfaces unavailable"
+            )
+        return _soap_response(device.network_interfaces(self.config, self.host), req)
+
+    async def _get_capabilities(self, req: SoapRequest, http: web.Request) -> web.Response:
+        return _soap_response(device.capabilities(self._base_url(http)), req)
+
+    async def _get_services(self, req: SoapRequest, http: web.Request) -> web.Response:
+        return _soap_response(device.services(self._base_url(http)), req)
+
+    async def _get_scopes(self, req: SoapRequest, _: web.Request) -> web.Response:
+        return _soap_response(device.scopes(self.config), req)
+
+    async def _get_hostname(self, req: SoapRequest, _: web.Request) -> web.Response:
+        return _soap_response(device.hostname(self.config), req)
+
+    # ----------------------------------------------------------------- media service
+
+    async def _get_profiles(self, req: SoapRequest, _: web.Request) -> web.Response:
+        config = self.config
+        if self.no_profiles:
+            config = SimConfig(profiles=[])
+        return _soap_response(media.profiles(config, with_video=not self.no_video_profiles), req)
+
+    async def _get_profile(self, req: SoapRequest, _: web.Request) -> web.Response:
+        found = self._find_profile(req)
+        body = media.profile(found, self.config, with_video=not self.no_video_profiles)
+        return _soap_response(body, req)
+
+    async def _get_snapshot_uri(self, req: SoapRequest, http: web.Request) -> web.Response:
+        profile = self._find_profile(req)
+        uri = self.hostile_snapshot_uri
+        if uri is None:
+            uri = f"{self._base_url(http)}/snapshot/{profile.token}.jpg"
+        return _soap_response(media.snapshot_uri(uri), req)
+
+    async def _get_stream_uri(self, req: SoapRequest, http: web.Request) -> web.Response:
+        profile = self._find_profile(req)
+        uri = self.hostile_stream_uri
+        if uri is None:
+            host = http.url.host if self.host in WILDCARD_HOSTS else self.host
+            uri = f"rtsp://{url_host(host or '127.0.0.1')}:{media.RTSP_PORT}/{profile.token}"
+        return _soap_response(media.stream_uri(uri), req)
+
+    async def _get_video_sources(self, req: SoapRequest, _: web.Request) -> web.Response:
+        return _soap_response(media.video_sources(self.config), req)
+
+    # ----------------------------------------------------------------- events service
+
+    async def _get_event_properties(self, req: SoapRequest, _: web.Request) -> web.Response:
+        return _soap_response(events.event_properties(), req)
+
+    async def _create_pull_point_subscription(
+        self, req: SoapRequest, http: web.Request
+    ) -> web.Response:
+        now = self.camera_now()
+        terminates_at = events.parse_termination(
+            child_text(req.body, "InitialTerminationTime"), now
+        )
+        if terminates_at is None or terminates_at <= now:
+            raise SoapFault(
+                400,
+                "env:Sender",
+                ("wsnt:UnacceptableInitialTerminationTimeFault",),
+                "Invalid InitialTerminationTime",
+            )
+        subscription = self._events.create(terminates_at, now)
+        url = self._base_url(http) + SUBSCRIPTION_PATH + subscription.ident
+        return _soap_response(events.subscription_created(url, now, terminates_at), req)
+
+    def _subscription(self, http: web.Request) -> events.PullPointSubscription:
+        subscription = self._events.get(http.match_info["ident"], self.camera_now())
+        if subscription is None:
+            raise SoapFault(
+                400,
+                "env:Sender",
+                ("wsrf-rw:ResourceUnknownFault",),
+                "Subscription does not exist or has expired",
+            )
+        return subscription
+
+    async def _pull_messages(self, req: SoapRequest, http: web.Request) -> web.Response:
+        subscription = self._subscription(http)
+        timeout = events.parse_duration(child_text(req.body, "Timeout") or "PT0S")
+        try:
+            limit = int(child_text(req.body, "MessageLimit") or "1")
+        except ValueError:
+            limit = 1
+        if timeout is None:
+            raise SoapFault(400, "env:Sender", ("ter:InvalidArgVal",), "Invalid Timeout")
+        wait = min(timeout, events.MAX_PULL_WAIT).total_seconds()
+        messages = await subscription.pull(limit, wait, self._closing)
+        url = self._base_url(http) + SUBSCRIPTION_PATH + subscription.ident
+        return _soap_response(events.pulled(url, self.camera_now(), subscription, messages), req)
+
+    async def _renew(self, req: SoapRequest, http: web.Request) -> web.Response:
+        subscription = self._subscription(http)
+        now = self.camera_now()
+        terminates_at = events.parse_termination(child_text(req.body, "TerminationTime"), now)
+        if terminates_at is None or terminates_at <= now:
+            raise SoapFault(
+                400,
+                "env:Sender",
+                ("wsnt:UnacceptableTerminationTimeFault",),
+                "Invalid TerminationTime",
+            )
+        subscription.terminates_at = terminates_at
+        return _soap_response(events.renewed(now, terminates_at), req)
+
+    async def _unsubscribe(self, req: SoapRequest, http: web.Request) -> web.Response:
+        subscription = self._subscription(http)
+        self._events.subscriptions.pop(subscription.ident, None)
+        subscription.wakeup.set()
+        return _soap_response("<wsnt:UnsubscribeResponse/>", req)
+
+    async def _set_synchronization_point(self, req: SoapRequest, http: web.Request) -> web.Response:
+        subscription = self._subscription(http)
+        subscription.push(
+            events.motion_notifications(self._events.motion, self.camera_now(), "Initialized")
+        )
+        return _soap_response("<tev:SetSynchronizationPointResponse/>", req)
+
+    # ----------------------------------------------------------------- snapshots
+
+    async def _snapshot(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        token = name.removesuffix(".jpg")
+        if name == token or not any(p.token == token for p in self.config.profiles):
+            return web.Response(status=404, text="no such snapshot")
+        accepted, stale = self._snapshot_authorized(request)
+        if not accepted:
+            return self._snapshot_challenge(stale=stale)
+        images = self.config.images
+        if not images:
+            return web.Response(status=503, text="no image available")
+        path = images[self.snapshot_requests % len(images)]
+        self.snapshot_requests += 1
+        return web.Response(body=await self._image_bytes(path), content_type="image/jpeg")
+
+    def _snapshot_authorized(self, request: web.Request) -> tuple[bool, bool]:
+        """Return (accepted, digest nonce was stale)."""
+        header = request.headers.get("Authorization")
+        config = self.config
+        match self.snapshot_auth:
+            case "none":
+                return True, False
+            case "basic":
+                ok = verify_basic(header, username=config.username, password=config.password)
+                return ok, False
+            case "digest":
+                return self._digest.verify(
+                    header,
+                    method=request.method,
+                    uri=request.path_qs,
+                    username=config.username,
+                    password=config.password,
+                )
+
+    def _snapshot_challenge(self, *, stale: bool) -> web.Response:
+        if self.snapshot_auth == "basic":
+            challenge = 'Basic realm="SimCam"'
+        else:
+            challenge = self._digest.challenge(stale=stale)
+        return web.Response(
+            status=401, text="401 Unauthorized", headers={"WWW-Authenticate": challenge}
+        )
+
+    async def _image_bytes(self, path: Path) -> bytes:
+        cached = self._images.get(path)
+        if cached is None:
+            cached = await asyncio.get_running_loop().run_in_executor(None, path.read_bytes)
+            self._images[path] = cached
+        return cached

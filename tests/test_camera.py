@@ -1,0 +1,174 @@
+"""Camera entities against the simulator: stills over digest/basic auth, streams, refused URIs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from homeassistant.components.camera import async_get_image, async_get_stream_source
+from homeassistant.components.camera.const import CameraEntityFeature
+from homeassistant.const import ATTR_SUPPORTED_FEATURES
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.home_security_intel.const import CONF_PROFILES, DOMAIN
+from custom_components.home_security_intel.onvif import normalize_mac
+from tests.support.onvif_sim import OnvifSimulator
+
+CAMERA_LOGGER = "custom_components.home_security_intel.camera"
+
+
+def _entity_id(hass: HomeAssistant, sim: OnvifSimulator, profile_index: int = 0) -> str:
+    token = sim.config.profiles[profile_index].token
+    unique_id = f"{normalize_mac(sim.config.mac)}_camera_{token}"
+    entity_id = er.async_get(hass).async_get_entity_id("camera", DOMAIN, unique_id)
+    assert entity_id is not None
+    return entity_id
+
+
+def _next_image(sim: OnvifSimulator) -> bytes:
+    """The JPEG the simulator will serve for its next snapshot request."""
+    images = sim.config.images
+    return images[sim.snapshot_requests % len(images)].read_bytes()
+
+
+async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+@pytest.mark.parametrize("auth", ["digest", "basic", "none"])
+async def test_camera_image_is_the_cameras_jpeg(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    onvif_sim: OnvifSimulator,
+    auth: Literal["digest", "basic", "none"],
+) -> None:
+    """The still image is exactly the simulator's JPEG, whatever HTTP auth the camera wants."""
+    onvif_sim.snapshot_auth = auth
+    await _setup(hass, config_entry)
+    entity_id = _entity_id(hass, onvif_sim)
+
+    for _ in range(2):  # the simulator alternates between its two sample images
+        expected = _next_image(onvif_sim)
+        image = await async_get_image(hass, entity_id)
+        assert image.content == expected
+    assert onvif_sim.snapshot_requests == 2
+
+
+async def test_entity_attributes(
+    hass: HomeAssistant, setup_integration: MockConfigEntry, onvif_sim: OnvifSimulator
+) -> None:
+    """Brand, model, stream support and a translated name with the profile as placeholder."""
+    entity_id = _entity_id(hass, onvif_sim)
+    state = hass.states.get(entity_id)
+    assert state is not None
+    assert state.attributes["brand"] == onvif_sim.config.manufacturer
+    assert state.attributes["model_name"] == onvif_sim.config.model
+    assert state.attributes[ATTR_SUPPORTED_FEATURES] == CameraEntityFeature.STREAM
+    entry = er.async_get(hass).async_get(entity_id)
+    assert entry is not None
+    assert entry.translation_key == "profile"
+    assert entry.has_entity_name
+
+
+async def test_stream_source_has_credentials_that_are_not_logged(
+    hass: HomeAssistant,
+    setup_integration: MockConfigEntry,
+    onvif_sim: OnvifSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The RTSP URI carries the credentials for the stream worker, and never reaches the log."""
+    caplog.set_level(logging.DEBUG)
+    source = await async_get_stream_source(hass, _entity_id(hass, onvif_sim))
+    config = onvif_sim.config
+    assert source is not None
+    assert source.startswith(f"rtsp://{config.username}:{config.password}@127.0.0.1")
+    assert source.endswith(f"/{config.profiles[0].token}")
+    assert config.password not in caplog.text
+
+
+async def test_profiles_from_options(
+    hass: HomeAssistant, config_entry: MockConfigEntry, onvif_sim: OnvifSimulator
+) -> None:
+    """Every profile chosen in the options gets its own camera entity."""
+    tokens = [profile.token for profile in onvif_sim.config.profiles]
+    config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(config_entry, options={CONF_PROFILES: tokens})
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    entity_ids = {_entity_id(hass, onvif_sim, index) for index in range(len(tokens))}
+    assert len(entity_ids) == len(tokens)
+    second = await async_get_image(hass, _entity_id(hass, onvif_sim, 1))
+    assert second.content[:2] == b"\xff\xd8"  # a JPEG
+
+
+async def test_unknown_profile_falls_back_to_first(
+    hass: HomeAssistant, config_entry: MockConfigEntry, onvif_sim: OnvifSimulator
+) -> None:
+    """Options naming no existing profile still give the camera's first profile an entity."""
+    config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(config_entry, options={CONF_PROFILES: ["gone"]})
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    _entity_id(hass, onvif_sim, 0)
+    cameras = er.async_entries_for_config_entry(er.async_get(hass), config_entry.entry_id)
+    assert len(cameras) == 1
+
+
+async def test_refused_snapshot_uri_is_never_fetched(
+    hass: HomeAssistant, config_entry: MockConfigEntry, onvif_sim: OnvifSimulator
+) -> None:
+    """A snapshot URI pointing elsewhere is refused: no request is made, no image is returned."""
+    # The hostile URI points back at the simulator itself, so a fetch would show in its counter.
+    onvif_sim.hostile_snapshot_uri = f"http://localhost:{onvif_sim.port}/snapshot/profile_main.jpg"
+    await _setup(hass, config_entry)
+    assert config_entry.runtime_data.info.profiles[0].snapshot_uri is None
+    assert config_entry.runtime_data.info.refused_uris
+    with pytest.raises(HomeAssistantError):
+        await async_get_image(hass, _entity_id(hass, onvif_sim))
+    assert onvif_sim.snapshot_requests == 0
+
+
+async def test_refused_stream_uri_means_no_stream(
+    hass: HomeAssistant, config_entry: MockConfigEntry, onvif_sim: OnvifSimulator
+) -> None:
+    """Without an accepted stream URI the entity offers stills only and no stream source."""
+    onvif_sim.hostile_stream_uri = "rtsp://192.0.2.50:554/elsewhere"
+    await _setup(hass, config_entry)
+    entity_id = _entity_id(hass, onvif_sim)
+    state = hass.states.get(entity_id)
+    assert state is not None
+    assert state.attributes[ATTR_SUPPORTED_FEATURES] == 0
+    assert await async_get_stream_source(hass, entity_id) is None
+    expected = _next_image(onvif_sim)
+    assert (await async_get_image(hass, entity_id)).content == expected
+
+
+async def test_snapshot_outage_logs_once(
+    hass: HomeAssistant,
+    setup_integration: MockConfigEntry,
+    onvif_sim: OnvifSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Failing snapshots log one warning per outage, not per frame, and one line on recovery."""
+    entity_id = _entity_id(hass, onvif_sim)
+    images = onvif_sim.config.images
+    onvif_sim.config.images = []  # the simulator answers 503 without an image
+    for _ in range(3):
+        with pytest.raises(HomeAssistantError):
+            await async_get_image(hass, entity_id)
+    logs = [r for r in caplog.records if r.name == CAMERA_LOGGER]
+    assert [r.levelno for r in logs] == [logging.WARNING]
+
+    onvif_sim.config.images = images
+    expected = _next_image(onvif_sim)
+    assert (await async_get_image(hass, entity_id)).content == expected
+    await async_get_image(hass, entity_id)
+    logs = [r for r in caplog.records if r.name == CAMERA_LOGGER]
+    assert [r.levelno for r in logs] == [logging.WARNING, logging.INFO]
+    assert setup_integration.data["password"] not in caplog.text

@@ -1,0 +1,788 @@
+"""Config, options, reauth, reconfigure and DHCP flows, against the real ONVIF camera simulator.
+
+Every flow talks to the simulator through the integration's real ONVIF client. The only stand-in is
+the WS-Discovery scan (``discover_cameras``, replaced where ``config_flow`` imports it): a multicast
+probe cannot be answered inside this test process, and the real probe is tested with the client.
+One test also makes ``async_connect`` fail unexpectedly, a client bug no real camera can cause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Generator
+import json
+import logging
+from pathlib import Path
+import re
+import threading
+from typing import Any
+from unittest.mock import patch
+
+from homeassistant.config_entries import (
+    SOURCE_DHCP,
+    SOURCE_USER,
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigFlowResult,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.service_info.dhcp import DhcpServiceInfo
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+import pytest_socket
+
+from custom_components.home_security_intel import config_flow
+from custom_components.home_security_intel.const import (
+    CONF_FRAME_SOURCE,
+    CONF_HOST,
+    CONF_PASSWORD,
+    CONF_PORT,
+    CONF_PROFILES,
+    CONF_USERNAME,
+    DISCOVERY_TIMEOUT,
+    DOMAIN,
+    FRAME_SOURCE_RTSP,
+    FRAME_SOURCE_SNAPSHOT,
+)
+from custom_components.home_security_intel.onvif import (
+    DiscoveredCamera,
+    OnvifCamera,
+    VideoProfile,
+)
+from tests.support.onvif_sim import OnvifSimulator, SimConfig
+
+ALLOWED_HOSTS = ["127.0.0.1"]  # what pytest-homeassistant-custom-component allows by default
+SIM_MAC = "02:00:5e:10:00:01"
+OTHER_MAC = "02:00:5e:10:00:99"
+NEW_PASSWORD = "a-brand-new-passphrase"
+
+
+class FakeScan:
+    """Stands in for the blocking multicast probe; records how it was called."""
+
+    def __init__(self) -> None:
+        self.cameras: list[DiscoveredCamera] = []
+        self.error: OSError | None = None
+        self.timeouts: list[float] = []
+        # Like the real probe, the scan blocks its executor thread until "the network" answers,
+        # so the test sees the progress step before the result; the wait only guards against a hang.
+        self.answer = threading.Event()
+
+    def __call__(self, timeout: float = 4.0) -> list[DiscoveredCamera]:
+        self.timeouts.append(timeout)
+        self.answer.wait(60)
+        if self.error is not None:
+            raise self.error
+        return list(self.cameras)
+
+
+# Where a camera used to be: loopback, so nothing leaves the machine, and nothing listens there.
+DEAD_HOST = "127.0.0.2"
+
+
+@pytest.fixture(autouse=True)
+def allow_sockets(socket_enabled: None) -> None:
+    """The simulator is a real server on 127.0.0.1; the client reaches it over real sockets.
+
+    DEAD_HOST is let through as well, so a vanished camera is a real refused connection rather
+    than the test harness's socket guard.
+    """
+    pytest_socket.socket_allow_hosts([*ALLOWED_HOSTS, DEAD_HOST], allow_unix_socket=True)
+
+
+STRINGS: dict[str, Any] = json.loads(
+    (Path(config_flow.__file__).parent / "strings.json").read_text(encoding="utf-8")
+)
+
+
+def assert_translated(section: str, result: ConfigFlowResult) -> None:
+    """Every text a flow result makes the frontend look up exists in strings.json."""
+    strings = STRINGS[section]
+    match result["type"]:
+        case FlowResultType.FORM:
+            step = strings["step"][result["step_id"]]
+            placeholders = set(result.get("description_placeholders") or {})
+            for text in (step["title"], step.get("description", "")):
+                assert set(re.findall(r"{(\w+)}", text)) <= placeholders, text
+            schema = result["data_schema"]
+            assert schema is not None
+            for marker, selector in schema.schema.items():
+                assert step["data"][marker]
+                assert step["data_description"][marker]
+                if key := getattr(selector, "config", {}).get("translation_key"):
+                    assert STRINGS["selector"][key]["options"]
+            for error in (result["errors"] or {}).values():
+                assert strings["error"][error]
+        case FlowResultType.ABORT:
+            assert strings["abort"][result["reason"]]
+        case FlowResultType.SHOW_PROGRESS:
+            assert strings["progress"][result["progress_action"]]
+        case _:
+            pass
+
+
+@pytest.fixture(autouse=True)
+def translated(hass: HomeAssistant) -> Generator[None]:
+    """Check the strings behind every flow result a test sees (as hassfest does for core)."""
+    results: list[tuple[str, ConfigFlowResult]] = []
+
+    def recording(manager: Any, name: str, section: str) -> Any:
+        original = getattr(manager, name)
+
+        async def record(*args: Any, **kwargs: Any) -> ConfigFlowResult:
+            result: ConfigFlowResult = await original(*args, **kwargs)
+            results.append((section, result))
+            return result
+
+        return patch.object(manager, name, record)
+
+    flows, options = hass.config_entries.flow, hass.config_entries.options
+    with (
+        recording(flows, "async_init", "config"),
+        recording(flows, "async_configure", "config"),
+        recording(options, "async_init", "options"),
+        recording(options, "async_configure", "options"),
+    ):
+        yield
+    for section, result in results:
+        assert_translated(section, result)
+
+
+@pytest.fixture
+def scan() -> Generator[FakeScan]:
+    """Replace WS-Discovery at the executor boundary (see module docstring)."""
+    fake = FakeScan()
+    with patch.object(config_flow, "discover_cameras", fake):
+        yield fake
+    fake.answer.set()
+
+
+@pytest.fixture
+async def other_sim() -> AsyncGenerator[OnvifSimulator]:
+    """A second camera (different MAC and serial) on its own port."""
+    simulator = OnvifSimulator(SimConfig(mac=OTHER_MAC, serial="SIM-0099", model="OtherCam"))
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+@pytest.fixture
+async def moved_sim(onvif_sim: OnvifSimulator) -> AsyncGenerator[OnvifSimulator]:
+    """The same camera (same identity and credentials) answering on a second port: it "moved"."""
+    simulator = OnvifSimulator(onvif_sim.config)
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+def found(
+    sim: OnvifSimulator, name: str = "Front door", hardware: str = "SimCam4K"
+) -> DiscoveredCamera:
+    """What WS-Discovery would report for the simulator."""
+    return DiscoveredCamera(
+        host=sim.host,
+        port=sim.port,
+        name=name,
+        hardware=hardware,
+        xaddr=f"{sim.url}/onvif/device_service",
+        scopes=(f"onvif://www.onvif.org/name/{name}",),
+    )
+
+
+def state(entry: ConfigEntry) -> ConfigEntryState:
+    """The entry's state now (a call, so type narrowing from an earlier assert does not stick)."""
+    return entry.state
+
+
+def creds(sim: OnvifSimulator, password: str | None = None) -> dict[str, str]:
+    """The simulator's credentials as the forms take them."""
+    return {
+        CONF_USERNAME: sim.config.username,
+        CONF_PASSWORD: password if password is not None else sim.config.password,
+    }
+
+
+def expected_data(sim: OnvifSimulator, port: int | None = None) -> dict[str, Any]:
+    """Entry data for the simulator."""
+    return {
+        CONF_HOST: sim.host,
+        CONF_PORT: port if port is not None else sim.port,
+        CONF_USERNAME: sim.config.username,
+        CONF_PASSWORD: sim.config.password,
+    }
+
+
+def select_options(result: ConfigFlowResult, field: str) -> list[dict[str, str]]:
+    """The options a form's select selector offers for ``field``."""
+    schema = result["data_schema"]
+    assert schema is not None
+    for marker, selector in schema.schema.items():
+        if marker == field:
+            return list(selector.config["options"])
+    raise AssertionError(f"no field {field}")
+
+
+def suggested(result: ConfigFlowResult, field: str) -> Any:
+    """The value a form suggests for ``field``."""
+    schema = result["data_schema"]
+    assert schema is not None
+    for marker in schema.schema:
+        if marker == field:
+            return (marker.description or {}).get("suggested_value")
+    raise AssertionError(f"no field {field}")
+
+
+async def start_user_flow(hass: HomeAssistant, scan: FakeScan) -> ConfigFlowResult:
+    """Start onboarding, let the scan finish, and return the step it leads to."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.SHOW_PROGRESS
+    assert result["progress_action"] == "scan"
+    scan.answer.set()
+    await hass.async_block_till_done()
+    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    assert scan.timeouts == [DISCOVERY_TIMEOUT]
+    return result
+
+
+async def manual_to_credentials(
+    hass: HomeAssistant, scan: FakeScan, host: str, port: int
+) -> ConfigFlowResult:
+    """Nothing found: enter the address by hand and return the credentials form."""
+    result = await start_user_flow(hass, scan)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "manual"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: f" {host} ", CONF_PORT: float(port)}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "credentials"
+    return result
+
+
+# ----------------------------------------------------------------------------------- onboarding
+
+
+async def test_discovered_camera_onboards(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator
+) -> None:
+    """Scan, pick the camera, sign in: the entry is keyed by MAC and titled with the found name."""
+    scan.cameras = [found(onvif_sim)]
+    result = await start_user_flow(hass, scan)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "pick"
+    assert select_options(result, config_flow.CONF_CAMERA) == [
+        {
+            "value": f"127.0.0.1:{onvif_sim.port}",
+            "label": "Front door (SimCam4K) \N{EN DASH} 127.0.0.1",
+        },
+        {"value": config_flow.MANUAL_ENTRY, "label": "Enter manually"},
+    ]
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {config_flow.CONF_CAMERA: f"127.0.0.1:{onvif_sim.port}"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "credentials"
+    assert result["description_placeholders"] == {
+        "name": "Front door",
+        "host": f"127.0.0.1:{onvif_sim.port}",
+    }
+    assert result["errors"] == {}
+
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Front door"
+    assert result["data"] == expected_data(onvif_sim)
+    assert result["options"] == {
+        CONF_FRAME_SOURCE: FRAME_SOURCE_SNAPSHOT,
+        CONF_PROFILES: ["profile_main"],
+    }
+    entry = result["result"]
+    assert entry.unique_id == SIM_MAC
+    await hass.async_block_till_done()
+    assert state(entry) is ConfigEntryState.LOADED
+
+
+async def test_nothing_found_goes_to_manual_and_titles_with_model(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator
+) -> None:
+    """An empty scan leads straight to the address form; the title is the camera's model."""
+    result = await manual_to_credentials(hass, scan, onvif_sim.host, onvif_sim.port)
+    assert result["description_placeholders"] == {
+        "name": "127.0.0.1",
+        "host": f"127.0.0.1:{onvif_sim.port}",
+    }
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "SimCam 4K"
+    assert result["data"] == expected_data(onvif_sim)
+    assert result["result"].unique_id == SIM_MAC
+
+
+async def test_failed_scan_goes_to_manual(
+    hass: HomeAssistant,
+    scan: FakeScan,
+    onvif_sim: OnvifSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A scan that cannot even send (no multicast route) is "nothing found", and is logged."""
+    scan.error = OSError("Network is unreachable")
+    result = await manual_to_credentials(hass, scan, onvif_sim.host, onvif_sim.port)
+    assert "WS-Discovery scan failed: Network is unreachable" in caplog.text
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == expected_data(onvif_sim)
+
+
+async def test_pick_enter_manually(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator, other_sim: OnvifSimulator
+) -> None:
+    """Choosing "Enter manually" among found cameras leads to the address form."""
+    scan.cameras = [found(other_sim, "Garage")]
+    result = await start_user_flow(hass, scan)
+    assert result["step_id"] == "pick"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {config_flow.CONF_CAMERA: config_flow.MANUAL_ENTRY}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "manual"
+    assert suggested(result, CONF_HOST) is None
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: onvif_sim.host, CONF_PORT: onvif_sim.port}
+    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "SimCam 4K"
+    assert result["data"] == expected_data(onvif_sim)
+
+
+async def test_pick_hides_configured_cameras(
+    hass: HomeAssistant,
+    scan: FakeScan,
+    config_entry: MockConfigEntry,
+    onvif_sim: OnvifSimulator,
+    other_sim: OnvifSimulator,
+) -> None:
+    """A camera already set up at its address is not offered again; a label without hardware."""
+    config_entry.add_to_hass(hass)
+    scan.cameras = [found(onvif_sim), found(other_sim, "Garage", hardware="")]
+    result = await start_user_flow(hass, scan)
+    key = f"127.0.0.1:{other_sim.port}"
+    assert select_options(result, config_flow.CONF_CAMERA) == [
+        {"value": key, "label": "Garage \N{EN DASH} 127.0.0.1"},
+        {"value": config_flow.MANUAL_ENTRY, "label": "Enter manually"},
+    ]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {config_flow.CONF_CAMERA: key}
+    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(other_sim))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Garage"
+    assert result["data"] == expected_data(other_sim)
+    assert result["result"].unique_id == OTHER_MAC
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 2
+
+
+async def test_only_configured_cameras_found_goes_to_manual(
+    hass: HomeAssistant, scan: FakeScan, config_entry: MockConfigEntry, onvif_sim: OnvifSimulator
+) -> None:
+    """When every camera found is configured already, the flow asks for an address."""
+    config_entry.add_to_hass(hass)
+    scan.cameras = [found(onvif_sim)]
+    result = await start_user_flow(hass, scan)
+    assert result["step_id"] == "manual"
+    assert config_entry.data == expected_data(onvif_sim)
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        ("offline", "cannot_connect"),
+        ("not_onvif", "not_onvif"),
+        ("no_video_profiles", "no_video_profile"),
+        ("no_profiles", "no_video_profile"),
+        ("malformed_xml", "not_onvif"),
+    ],
+)
+async def test_camera_faults_show_error_then_recover(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator, fault: str, error: str
+) -> None:
+    """Each camera fault is named in the form; once the camera is fixed the same form succeeds."""
+    result = await manual_to_credentials(hass, scan, onvif_sim.host, onvif_sim.port)
+    setattr(onvif_sim, fault, True)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "credentials"
+    assert result["errors"] == {"base": error}
+    assert suggested(result, CONF_USERNAME) == onvif_sim.config.username
+
+    setattr(onvif_sim, fault, False)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == expected_data(onvif_sim)
+    assert result["result"].unique_id == SIM_MAC
+
+
+async def test_wrong_password_then_right_one(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The camera's own authentication decides; a rejected password never reaches the log."""
+    result = await manual_to_credentials(hass, scan, onvif_sim.host, onvif_sim.port)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], creds(onvif_sim, "not-the-password")
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert hass.config_entries.async_entries(DOMAIN) == []
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_PASSWORD] == onvif_sim.config.password
+    assert "not-the-password" not in caplog.text
+    assert onvif_sim.config.password not in caplog.text
+
+
+async def test_unexpected_error_is_unknown(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in the client gives "unknown" and a logged trace, never a dead form.
+
+    No well-behaved camera makes the client raise something unexpected, so this one test replaces
+    ``async_connect`` with a failing stand-in; closing stays real.
+    """
+    result = await manual_to_credentials(hass, scan, onvif_sim.host, onvif_sim.port)
+    with patch.object(OnvifCamera, "async_connect", side_effect=RuntimeError("client bug")):
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["errors"] == {"base": "unknown"}
+    assert any(
+        r.levelno == logging.ERROR and "Unexpected error" in r.getMessage() and r.exc_info
+        for r in caplog.records
+    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == expected_data(onvif_sim)
+
+
+async def test_camera_without_mac_is_keyed_by_serial(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator
+) -> None:
+    """No network interface information: the serial number is the unique id."""
+    onvif_sim.no_mac = True
+    result = await manual_to_credentials(hass, scan, onvif_sim.host, onvif_sim.port)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == "SIM-0001"
+    assert result["data"] == expected_data(onvif_sim)
+
+
+async def test_camera_without_identity_is_refused(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator
+) -> None:
+    """Neither MAC nor serial: it could not be told from other cameras, so it is not onboarded."""
+    onvif_sim.no_mac = True
+    onvif_sim.config.serial = ""
+    result = await manual_to_credentials(hass, scan, onvif_sim.host, onvif_sim.port)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "not_onvif"}
+    assert hass.config_entries.async_entries(DOMAIN) == []
+
+
+async def test_camera_without_model_is_titled_by_host(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator
+) -> None:
+    """A typed-in camera that reports no model gets its address as title."""
+    onvif_sim.config.model = ""
+    result = await manual_to_credentials(hass, scan, onvif_sim.host, onvif_sim.port)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "127.0.0.1"
+    assert result["data"] == expected_data(onvif_sim)
+
+
+@pytest.mark.parametrize("skew", [3600.0, -3600.0])
+async def test_clock_skewed_camera_onboards(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator, skew: float
+) -> None:
+    """A camera an hour off still accepts our WS-Security tokens: the client corrects for skew."""
+    onvif_sim.clock_skew = skew
+    result = await manual_to_credentials(hass, scan, onvif_sim.host, onvif_sim.port)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == expected_data(onvif_sim)
+    assert result["result"].unique_id == SIM_MAC
+
+
+async def test_same_camera_twice_aborts(
+    hass: HomeAssistant,
+    scan: FakeScan,
+    setup_integration: MockConfigEntry,
+    onvif_sim: OnvifSimulator,
+) -> None:
+    """The same camera at the same address: already configured, the entry is untouched."""
+    result = await manual_to_credentials(hass, scan, onvif_sim.host, onvif_sim.port)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert setup_integration.data == expected_data(onvif_sim)
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+async def test_camera_found_at_new_address_updates_entry(
+    hass: HomeAssistant,
+    scan: FakeScan,
+    config_entry: MockConfigEntry,
+    onvif_sim: OnvifSimulator,
+    moved_sim: OnvifSimulator,
+) -> None:
+    """The configured camera answers at a new address: the entry follows it and loads there."""
+    config_entry.add_to_hass(hass)
+    await onvif_sim.stop()  # the old address goes dark
+    assert not await hass.config_entries.async_setup(config_entry.entry_id)
+    assert state(config_entry) is ConfigEntryState.SETUP_RETRY
+
+    scan.cameras = [found(moved_sim)]
+    result = await start_user_flow(hass, scan)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {config_flow.CONF_CAMERA: f"127.0.0.1:{moved_sim.port}"}
+    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(moved_sim))
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert config_entry.data == expected_data(moved_sim)
+    await hass.async_block_till_done()
+    assert state(config_entry) is ConfigEntryState.LOADED
+    assert config_entry.runtime_data.info.port == moved_sim.port
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+# ----------------------------------------------------------------------------------------- DHCP
+
+
+async def test_dhcp_known_camera_at_new_ip_updates_entry(
+    hass: HomeAssistant, config_entry: MockConfigEntry, onvif_sim: OnvifSimulator
+) -> None:
+    """DHCP reports the camera's MAC at a new IP: the entry's host follows and it loads there."""
+    config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        config_entry, data={**config_entry.data, CONF_HOST: DEAD_HOST}
+    )
+    assert not await hass.config_entries.async_setup(config_entry.entry_id)
+    assert state(config_entry) is ConfigEntryState.SETUP_RETRY
+
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_DHCP},
+        data=DhcpServiceInfo(ip="127.0.0.1", hostname="simcam", macaddress="02005e100001"),
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert config_entry.data == expected_data(onvif_sim)
+    await hass.async_block_till_done()
+    assert state(config_entry) is ConfigEntryState.LOADED
+
+
+async def test_dhcp_unknown_mac_aborts(
+    hass: HomeAssistant, config_entry: MockConfigEntry, onvif_sim: OnvifSimulator
+) -> None:
+    """A MAC that no entry is keyed by is not ours to update."""
+    config_entry.add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_DHCP},
+        data=DhcpServiceInfo(ip="192.0.2.9", hostname="other", macaddress="02005e100099"),
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "no_devices_found"
+    assert config_entry.data == expected_data(onvif_sim)
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+# --------------------------------------------------------------------------------------- reauth
+
+
+async def test_reauth_with_new_password(
+    hass: HomeAssistant, setup_integration: MockConfigEntry, onvif_sim: OnvifSimulator
+) -> None:
+    """The camera's password changed: a wrong guess is refused, the right one is stored and used."""
+    onvif_sim.config.password = NEW_PASSWORD
+    result = await setup_integration.start_reauth_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reauth_confirm"
+    assert suggested(result, CONF_USERNAME) == "admin"
+    assert result["description_placeholders"] == {
+        "name": "SimCam 4K",
+        "host": f"127.0.0.1:{onvif_sim.port}",
+    }
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_USERNAME: "admin", CONF_PASSWORD: "still-wrong"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert setup_integration.data[CONF_PASSWORD] != NEW_PASSWORD
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_USERNAME: "admin", CONF_PASSWORD: NEW_PASSWORD}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert setup_integration.data == expected_data(onvif_sim)
+    assert setup_integration.unique_id == SIM_MAC
+    await hass.async_block_till_done()
+    assert state(setup_integration) is ConfigEntryState.LOADED
+
+
+async def test_reauth_against_a_different_camera_aborts(
+    hass: HomeAssistant, config_entry: MockConfigEntry, other_sim: OnvifSimulator
+) -> None:
+    """The entry's address now answers as another camera: refuse rather than mix them up."""
+    config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        config_entry, data={**config_entry.data, CONF_PORT: other_sim.port}
+    )
+    before = dict(config_entry.data)
+    result = await config_entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(other_sim))
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "unique_id_mismatch"
+    assert config_entry.data == before
+    assert config_entry.unique_id == SIM_MAC
+
+
+# ----------------------------------------------------------------------------------- reconfigure
+
+
+async def test_reconfigure_to_new_address(
+    hass: HomeAssistant,
+    setup_integration: MockConfigEntry,
+    onvif_sim: OnvifSimulator,
+    moved_sim: OnvifSimulator,
+) -> None:
+    """Point the entry at the camera's new port; a dead address first shows cannot_connect."""
+    result = await setup_integration.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    assert suggested(result, CONF_HOST) == "127.0.0.1"
+    assert suggested(result, CONF_USERNAME) == "admin"
+    assert result["description_placeholders"] == {"name": "SimCam 4K"}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: DEAD_HOST, CONF_PORT: moved_sim.port, **creds(moved_sim)}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert suggested(result, CONF_HOST) == DEAD_HOST
+    assert setup_integration.data == expected_data(onvif_sim)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_HOST: " 127.0.0.1 ", CONF_PORT: float(moved_sim.port), **creds(moved_sim)},
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert setup_integration.data == expected_data(moved_sim)
+    await onvif_sim.stop()  # prove the reloaded entry now lives on the new address alone
+    await hass.async_block_till_done()
+    assert state(setup_integration) is ConfigEntryState.LOADED
+    assert setup_integration.runtime_data.info.port == moved_sim.port
+
+
+async def test_reconfigure_to_a_different_camera_aborts(
+    hass: HomeAssistant,
+    setup_integration: MockConfigEntry,
+    onvif_sim: OnvifSimulator,
+    other_sim: OnvifSimulator,
+) -> None:
+    """The new address belongs to another camera: unique_id_mismatch, the entry is unchanged."""
+    result = await setup_integration.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_HOST: other_sim.host, CONF_PORT: other_sim.port, **creds(other_sim)},
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "unique_id_mismatch"
+    assert setup_integration.data == expected_data(onvif_sim)
+    assert setup_integration.unique_id == SIM_MAC
+
+
+# -------------------------------------------------------------------------------------- options
+
+
+async def test_options_choose_profiles_and_frame_source(
+    hass: HomeAssistant, setup_integration: MockConfigEntry
+) -> None:
+    """Profiles come from the live camera; none chosen is refused; saving keeps unknown options."""
+    hass.config_entries.async_update_entry(
+        setup_integration, options={**setup_integration.options, "future_option": 7}
+    )
+    await hass.async_block_till_done()
+    result = await hass.config_entries.options.async_init(setup_integration.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "init"
+    assert select_options(result, CONF_PROFILES) == [
+        {"value": "profile_main", "label": "MainStream \N{EN DASH} 1920x1080 H264"},
+        {"value": "profile_sub", "label": "SubStream \N{EN DASH} 640x360 H264"},
+    ]
+    assert suggested(result, CONF_PROFILES) == ["profile_main"]
+    assert suggested(result, CONF_FRAME_SOURCE) == FRAME_SOURCE_SNAPSHOT
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_FRAME_SOURCE: FRAME_SOURCE_RTSP, CONF_PROFILES: []}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_PROFILES: "no_profiles"}
+    assert suggested(result, CONF_FRAME_SOURCE) == FRAME_SOURCE_RTSP
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_FRAME_SOURCE: FRAME_SOURCE_RTSP, CONF_PROFILES: ["profile_main", "profile_sub"]},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert setup_integration.options == {
+        CONF_FRAME_SOURCE: FRAME_SOURCE_RTSP,
+        CONF_PROFILES: ["profile_main", "profile_sub"],
+        "future_option": 7,
+    }
+    await hass.async_block_till_done()
+    assert state(setup_integration) is ConfigEntryState.LOADED
+
+
+async def test_options_drop_profiles_the_camera_no_longer_has(
+    hass: HomeAssistant, config_entry: MockConfigEntry, onvif_sim: OnvifSimulator
+) -> None:
+    """A stored token the camera no longer reports is not suggested; the first profile stands in."""
+    config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(config_entry, options={CONF_PROFILES: ["gone"]})
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    assert suggested(result, CONF_PROFILES) == ["profile_main"]
+    assert suggested(result, CONF_FRAME_SOURCE) == FRAME_SOURCE_SNAPSHOT
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_FRAME_SOURCE: FRAME_SOURCE_SNAPSHOT, CONF_PROFILES: ["profile_sub"]},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert config_entry.options == {
+        CONF_FRAME_SOURCE: FRAME_SOURCE_SNAPSHOT,
+        CONF_PROFILES: ["profile_sub"],
+    }
+
+
+async def test_options_need_a_loaded_camera(
+    hass: HomeAssistant, config_entry: MockConfigEntry, onvif_sim: OnvifSimulator
+) -> None:
+    """Without a connected camera there are no true profiles to offer: abort, options unchanged."""
+    config_entry.add_to_hass(hass)
+    before = dict(config_entry.options)
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "not_loaded"
+    assert config_entry.options == before
+
+
+def test_labels() -> None:
+    """Label helpers, for the record of their exact format."""
+    camera = DiscoveredCamera("10.0.0.5", 80, "Porch", "", "http://10.0.0.5/onvif/device", ())
+    assert config_flow.camera_label(camera) == "Porch \N{EN DASH} 10.0.0.5"
+    profile = VideoProfile("t", "Main", "H265", 2560, 1440, 20.0, None, None)
+    assert config_flow.profile_label(profile) == "Main \N{EN DASH} 2560x1440 H265"

@@ -1,0 +1,59 @@
+"""Checks of the files Home Assistant and HACS read: manifest, hacs.json, strings, translations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import re
+from typing import Any
+
+from awesomeversion import AwesomeVersion
+import homeassistant.components
+from homeassistant.const import __version__ as ha_version
+
+from custom_components.home_security_intel.const import DOMAIN
+
+ROOT = Path(__file__).parents[1]
+PACKAGE = ROOT / "custom_components" / DOMAIN
+
+
+def _json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_manifest_pins_what_core_onvif_pins() -> None:
+    """Our ONVIF requirements are the versions Home Assistant core itself ships with."""
+    ours = _json(PACKAGE / "manifest.json")
+    core = _json(Path(homeassistant.components.__file__).parent / "onvif" / "manifest.json")
+    assert ours["domain"] == DOMAIN
+    assert sorted(ours["requirements"]) == sorted(
+        r for r in core["requirements"] if r.lower().startswith(("onvif-zeep-async", "wsdiscovery"))
+    )
+    tests_pins = (ROOT / "requirements_test.txt").read_text(encoding="utf-8").splitlines()
+    for requirement in ours["requirements"]:
+        assert requirement in tests_pins
+    assert ours["config_flow"] is True
+    assert ours["iot_class"] == "local_push"
+    assert ours["integration_type"] == "device"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", ours["version"])
+
+
+def test_hacs_minimum_version_is_met_by_the_tested_home_assistant() -> None:
+    """The minimum Home Assistant version HACS enforces is one we really test with."""
+    hacs = _json(ROOT / "hacs.json")
+    assert AwesomeVersion(ha_version) >= AwesomeVersion(hacs["homeassistant"])
+
+
+def test_translations_match_strings() -> None:
+    """Custom integrations get no build step: en.json must be strings.json, references resolved."""
+    strings = (PACKAGE / "strings.json").read_text(encoding="utf-8")
+    english = (PACKAGE / "translations" / "en.json").read_text(encoding="utf-8")
+    assert json.loads(english) == json.loads(strings)
+    assert "[%key:" not in strings
+
+
+def test_icons_and_brand_exist() -> None:
+    """The brand icon and the icon translations ship with the integration."""
+    assert (PACKAGE / "brand" / "icon.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    icons = _json(PACKAGE / "icons.json")
+    assert "entity" in icons
