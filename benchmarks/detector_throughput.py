@@ -21,7 +21,6 @@ import argparse
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 import contextlib
-import dataclasses
 from dataclasses import dataclass
 import io
 import math
@@ -270,9 +269,10 @@ async def benchmark_servers(
 ) -> dict[str, list[LevelResult]]:
     """Start every server, warm each up, then measure level by level, one server at a time.
 
-    The servers are measured in turn at each level (the order alternating from level to level)
-    rather than one whole server after the other, so slow drifts of the machine (thermal, other
-    load) touch both alike. An idle server does no work while the other one is measured.
+    Each level is split into rounds (``--rounds``, as long as every camera still sends at least one
+    request per round) and the servers take turns round by round, the order alternating, rather than
+    one whole server after the other: slow drifts of the machine (thermal, other load) then touch
+    both alike. An idle server does no work while the other one is measured.
     """
     results: dict[str, list[LevelResult]] = {name: [] for name in names}
     async with contextlib.AsyncExitStack() as stack:
@@ -284,15 +284,19 @@ async def benchmark_servers(
         warm = min(max(args.levels), 16)
         for server in servers:
             await run_level(server.url, api_key, frame, warm, max(args.warmup, warm), args.timeout)
-        for index, cameras in enumerate(args.levels):
+        for cameras in args.levels:
             requests = max(args.requests, cameras)
-            for server in servers if index % 2 == 0 else servers[::-1]:
-                before = await batch_totals(server.url, api_key)
-                result = await run_level(
-                    server.url, api_key, frame, cameras, requests, args.timeout
-                )
-                batches = mean_batch(before, await batch_totals(server.url, api_key))
-                result = dataclasses.replace(result, mean_batch=batches)
+            rounds = max(1, min(args.rounds, requests // cameras))
+            before = {s.name: await batch_totals(s.url, api_key) for s in servers}
+            parts: dict[str, list[LevelResult]] = {s.name: [] for s in servers}
+            for turn in range(rounds):
+                share = requests // rounds + (1 if turn < requests % rounds else 0)
+                for server in servers if turn % 2 == 0 else servers[::-1]:
+                    part = await run_level(server.url, api_key, frame, cameras, share, args.timeout)
+                    parts[server.name].append(part)
+            for server in servers:
+                batches = mean_batch(before[server.name], await batch_totals(server.url, api_key))
+                result = combine(parts[server.name], batches)
                 print(
                     f"  {server.name:>5}: {cameras:>3} cameras  {result.images_per_s:7.1f} img/s"
                     f"  p99 {result.p99_ms:8.1f} ms  errors {result.errors}",
@@ -300,6 +304,18 @@ async def benchmark_servers(
                 )
                 results[server.name].append(result)
     return results
+
+
+def combine(parts: Sequence[LevelResult], batches: float | None) -> LevelResult:
+    """One level's result from its rounds: requests, errors, wall time and latencies added up."""
+    return LevelResult(
+        cameras=parts[0].cameras,
+        requests=sum(p.requests for p in parts),
+        errors=sum(p.errors for p in parts),
+        wall_s=sum(p.wall_s for p in parts),
+        latencies_ms=tuple(ms for p in parts for ms in p.latencies_ms),
+        mean_batch=batches,
+    )
 
 
 def server_table(name: str, results: Sequence[LevelResult]) -> str:
@@ -374,6 +390,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--requests", type=int, default=64, help="requests per level (at least one per camera)"
     )
     parser.add_argument("--warmup", type=int, default=16, help="unmeasured requests per server")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="turns the servers take per level (fairness)"
+    )
     parser.add_argument("--max-batch-size", type=int, default=16)
     parser.add_argument("--max-batch-wait-ms", type=float, default=4)
     parser.add_argument("--image", type=Path, default=None, help="default: ultralytics bus.jpg")

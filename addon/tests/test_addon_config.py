@@ -2,8 +2,13 @@
 
 config.yaml (options + schema), translations/en.yaml and run.sh must agree with each other and with
 `python -m hsi_detector`: every option has a schema entry the Supervisor accepts and a translation,
-run.sh turns every option into a flag the real server parses to the intended setting, the version
-matches `hsi_detector.__version__`, and the add-on's copy of the server is the current one.
+run.sh turns every option into a flag the real server parses to the intended setting, and the
+version matches `hsi_detector.__version__`.
+
+The add-on holds no copy of the server: its Dockerfile pip-installs the `hsi-detector` distribution
+(detector/) from this repository at the tag v<version>, or a development wheel put in dist/. So the
+wheel that detector/ builds is checked here (exactly the package, the add-on's version, the
+requirements), and the Dockerfile's install step is run for real with pip and apt-get recorded.
 
 Run with the detector's environment:  .venv-detector/bin/python -m pytest addon/tests
 """
@@ -11,18 +16,23 @@ Run with the detector's environment:  .venv-detector/bin/python -m pytest addon/
 from __future__ import annotations
 
 from collections.abc import Callable
-import importlib.util
+import configparser
+from email.parser import Parser
+import fnmatch
 import json
 import os
 from pathlib import Path
 import re
 import secrets
+import shutil
 import stat
 import subprocess
 import sys
-from types import ModuleType
+import tomllib
 from typing import Any
+import zipfile
 
+from packaging.requirements import Requirement
 from PIL import Image
 import pytest
 import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the detector venv
@@ -30,6 +40,14 @@ import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the detector v
 REPO = Path(__file__).resolve().parents[2]
 ADDON = REPO / "addon" / "hsi_detector"
 RUN_SH = ADDON / "rootfs" / "run.sh"
+DOCKERFILE = ADDON / "Dockerfile"
+DETECTOR = REPO / "detector"
+PACKAGE = "hsi_detector"
+# The console script the wheel declares and run.sh execs: the image's only way to start the server.
+CONSOLE_SCRIPT = "hsi-detector"
+# Where the Dockerfile puts the add-on's dist/ folder inside the image during the build.
+PIP = (sys.executable, "-m", "pip")  # the detector venv's pip, as in the brief
+DIST_IN_IMAGE = "/tmp/hsi-dist"  # noqa: S108 - a path in the image being built, not on this machine
 sys.path.insert(0, str(REPO / "detector"))
 
 import hsi_detector  # noqa: E402 - importable only once detector/ is on the path
@@ -84,12 +102,18 @@ bashio::config.require() {
 bashio::log.info() { echo "INFO: $*" >&2; }
 """
 
-# Stands in for the image's python3 so the test sees exactly what run.sh would exec.
-FAKE_PYTHON = """#!/bin/sh
+# Stands in for the image's installed console script: the test sees exactly what run.sh would exec.
+FAKE_SERVER = """#!/bin/sh
 exec "$SHIM_PYTHON" -c 'import json, os, sys
-json.dump({"argv": sys.argv[1:], "cwd": os.getcwd(),
+json.dump({"program": os.path.basename(sys.argv[1]), "argv": sys.argv[2:], "cwd": os.getcwd(),
            "env": {k: v for k, v in os.environ.items() if k.startswith("HSI_")}},
-          open(os.environ["SHIM_RECORD"], "w"))' "$@"
+          open(os.environ["SHIM_RECORD"], "w"))' "$0" "$@"
+"""
+
+# Stand-ins for pip and apt-get in the Dockerfile's install step: what they were asked to do is the
+# result (the network install itself cannot run here: no GitHub, no Debian mirror inside a build).
+FAKE_TOOL = """#!/bin/sh
+printf '%s\\n' "$(basename "$0") $*" >> "$TOOL_LOG"
 """
 
 
@@ -128,8 +152,8 @@ def run_addon(tmp_path: Path) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """Run run.sh with the given options.json; returns the argv, cwd and HSI_* env it execs."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    fake = bin_dir / "python3"
-    fake.write_text(FAKE_PYTHON, encoding="utf-8")
+    fake = bin_dir / CONSOLE_SCRIPT
+    fake.write_text(FAKE_SERVER, encoding="utf-8")
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     shim = tmp_path / "bashio_shim.sh"
     shim.write_text(BASHIO_SHIM, encoding="utf-8")
@@ -170,8 +194,8 @@ def _user_options(config: dict[str, Any], **changes: Any) -> dict[str, Any]:
 def _settings(recorded: dict[str, Any]) -> Settings:
     """What the real server makes of the command line and environment run.sh produced."""
     assert recorded["returncode"] == 0, recorded["stderr"]
-    assert recorded["argv"][:2] == ["-m", "hsi_detector"]
-    return parse_settings(recorded["argv"][2:], recorded["env"])
+    assert recorded["program"] == CONSOLE_SCRIPT
+    return parse_settings(recorded["argv"], recorded["env"])
 
 
 def test_manifest_has_what_the_supervisor_requires(config: dict[str, Any]) -> None:
@@ -341,17 +365,16 @@ def test_missing_api_key_stops_before_the_server(
 ) -> None:
     recorded = run_addon(dict(config["options"]))
     assert recorded["returncode"] != 0
-    assert "argv" not in recorded  # python3 was never started
+    assert "argv" not in recorded  # the server was never started
     assert "api_key" in recorded["stderr"]
 
 
 def test_build_bases_cover_every_arch(config: dict[str, Any]) -> None:
     build = _load_yaml(ADDON / "build.yaml")
     assert set(build["build_from"]) == set(config["arch"])
-    dockerfile = (ADDON / "Dockerfile").read_text(encoding="utf-8")
+    dockerfile = DOCKERFILE.read_text(encoding="utf-8")
     assert "FROM ${BUILD_FROM}" in dockerfile
     assert f"ARG BASHIO_VERSION={build['args']['BASHIO_VERSION']}" in dockerfile
-    assert "pip install -r /opt/hsi_detector/requirements.txt" in dockerfile
     assert 'CMD ["/run.sh"]' in dockerfile
 
 
@@ -366,71 +389,234 @@ def test_images_and_repository() -> None:
     assert repository["maintainer"]
 
 
-# --- the add-on's copy of the server (addon/sync_detector.py) -------------------------------------
+# --- the server as a package: the wheel detector/ builds, and the Dockerfile that installs it ----
+
+
+def _build_junk(directory: str, names: list[str]) -> set[str]:
+    """What a working checkout may hold besides the sources: stale build output must not leak in."""
+    del directory
+    patterns = ("__pycache__", "*.py[co]", "build", "dist", "*.egg-info", ".coverage*", ".*_cache")
+    return {name for name in names if any(fnmatch.fnmatch(name, p) for p in patterns)}
 
 
 @pytest.fixture(scope="module")
-def sync_module() -> ModuleType:
-    """addon/sync_detector.py, a script rather than a package module."""
-    path = REPO / "addon" / "sync_detector.py"
-    spec = importlib.util.spec_from_file_location("sync_detector", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel pip builds from detector/ (from a clean copy: an in-tree build writes build/)."""
+    root = tmp_path_factory.mktemp("wheel")
+    source, out = root / "detector", root / "out"
+    shutil.copytree(DETECTOR, source, ignore=_build_junk)
+    subprocess.run(  # noqa: S603 - our own interpreter building our own project
+        [*PIP, "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(source)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (built,) = out.glob("*.whl")
+    return built
 
 
-def test_addon_ships_the_current_server(sync_module: ModuleType) -> None:
-    problems = sync_module.differences()
-    assert problems == [], "run `python addon/sync_detector.py`:\n" + "\n".join(problems)
-    assert sync_module.main(["--check"]) == 0
+def _dist_info(archive: zipfile.ZipFile, name: str) -> str:
+    (member,) = [m for m in archive.namelist() if m.endswith(f".dist-info/{name}")]
+    return archive.read(member).decode("utf-8")
 
 
-def test_sync_copies_updates_and_prunes(sync_module: ModuleType, tmp_path: Path) -> None:
-    source, target = tmp_path / "detector", tmp_path / "copy"
-    (source / "hsi_detector" / "engines").mkdir(parents=True)
-    (source / "hsi_detector" / "__init__.py").write_text("A\n")
-    (source / "hsi_detector" / "engines" / "yolo.py").write_text("B\n")
-    (source / "hsi_detector" / "__pycache__").mkdir()
-    (source / "hsi_detector" / "__pycache__" / "x.pyc").write_bytes(b"\0")
-    (source / "requirements.txt").write_text("numpy\n")
-    (source / "tests").mkdir()
-    (source / "tests" / "test_x.py").write_text("")
-
-    assert sync_module.differences(source, target) == [
-        "missing in add-on: hsi_detector/__init__.py",
-        "missing in add-on: hsi_detector/engines/yolo.py",
-        "missing in add-on: requirements.txt",
-    ]
-    sync_module.sync(source, target)
-    assert sync_module.differences(source, target) == []
-    assert not (target / "tests").exists()
-    assert not (target / "hsi_detector" / "__pycache__").exists()
-
-    (source / "hsi_detector" / "__init__.py").write_text("A2\n")
-    (source / "hsi_detector" / "engines" / "yolo.py").unlink()
-    assert sync_module.differences(source, target) == [
-        "stale in add-on: hsi_detector/engines/yolo.py",
-        "differs: hsi_detector/__init__.py",
-    ]
-    sync_module.sync(source, target)
-    assert sync_module.differences(source, target) == []
-    assert not (target / "hsi_detector" / "engines").exists()  # emptied folders go too
+def _requirements_txt() -> list[Requirement]:
+    lines = (DETECTOR / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    return [Requirement(line) for line in (raw.split("#", 1)[0].strip() for raw in lines) if line]
 
 
-def test_sync_command_line(
-    sync_module: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_wheel_holds_exactly_the_server_package(wheel: Path) -> None:
+    package = DETECTOR / PACKAGE
+    sources = {
+        p.relative_to(DETECTOR).as_posix(): p.read_bytes()
+        for p in package.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in {".pyc", ".pyo"}
+    }
+    assert f"{PACKAGE}/__init__.py" in sources
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        code = {n: archive.read(n) for n in names if not n.split("/", 1)[0].endswith(".dist-info")}
+        metadata = {n.split("/", 1)[1] for n in names if n.split("/", 1)[0].endswith(".dist-info")}
+    assert code == sources  # every file of the package, byte for byte, and nothing else (no tests/)
+    assert {"METADATA", "WHEEL", "RECORD", "entry_points.txt"} <= metadata
+    assert metadata <= {"METADATA", "WHEEL", "RECORD", "entry_points.txt", "top_level.txt"}
+
+
+def test_wheel_is_the_addon_version_with_the_servers_requirements(
+    wheel: Path, config: dict[str, Any]
 ) -> None:
-    source, target = tmp_path / "detector", tmp_path / "copy"
-    monkeypatch.setattr(sync_module, "SOURCE", source)
-    monkeypatch.setattr(sync_module, "TARGET", target)
-    assert sync_module.main([]) == 2  # no package to copy
-    (source / "hsi_detector").mkdir(parents=True)
-    (source / "hsi_detector" / "__init__.py").write_text("A\n")
-    assert sync_module.main(["--check"]) == 1
-    assert sync_module.main([]) == 0
-    assert sync_module.main(["--check"]) == 0
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = Parser().parsestr(_dist_info(archive, "METADATA"))
+    assert metadata["Name"] == "hsi-detector"
+    assert metadata["Version"] == config["version"] == hsi_detector.__version__
+    assert wheel.name == f"{PACKAGE}-{config['version']}-py3-none-any.whl"
+    project = tomllib.loads((DETECTOR / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert metadata["Requires-Python"] == project["requires-python"]
+    required = [str(Requirement(r)) for r in metadata.get_all("Requires-Dist") or []]
+    assert required == [str(r) for r in _requirements_txt()]
+    assert required  # an empty requirements.txt would make the comparison vacuous
+
+
+def test_wheel_console_script_is_what_run_sh_starts(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        entry_points = configparser.ConfigParser()
+        entry_points.read_string(_dist_info(archive, "entry_points.txt"))
+    assert dict(entry_points["console_scripts"]) == {CONSOLE_SCRIPT: "hsi_detector.server:main"}
+    assert re.search(rf'^exec {CONSOLE_SCRIPT} "\$\{{args\[@\]\}}"$', RUN_SH.read_text(), re.M)
+
+
+def test_installed_wheel_starts_the_server(
+    wheel: Path, server_flags: set[str], tmp_path: Path
+) -> None:
+    target = tmp_path / "site"
+    subprocess.run(  # noqa: S603 - our own interpreter installing the wheel just built
+        [*PIP, "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    # Only the installed copy is importable, not detector/: cwd elsewhere, PYTHONPATH the target.
+    env = dict(os.environ, PYTHONPATH=str(target))
+    where = subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", "import hsi_detector; print(hsi_detector.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert Path(where.stdout.strip()).is_relative_to(target)
+    helped = subprocess.run(  # noqa: S603 - the console script pip just wrote
+        [str(target / "bin" / CONSOLE_SCRIPT), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert set(re.findall(r"--[a-z0-9][a-z0-9-]*", helped.stdout)) == server_flags
+
+
+def _install_step() -> str:
+    """The Dockerfile's RUN that installs the server, as the shell command Docker runs."""
+    lines = DOCKERFILE.read_text(encoding="utf-8").splitlines()
+    start = lines.index(f"COPY dist/ {DIST_IN_IMAGE}/") + 1
+    assert lines[start].startswith("RUN ")
+    step = []
+    for line in lines[start:]:
+        step.append(line.removesuffix("\\"))
+        if not line.endswith("\\"):
+            break
+    return "".join(step).removeprefix("RUN ")  # Docker drops backslash-newline
+
+
+def test_dockerfile_installs_the_release_tag_of_this_repository() -> None:
+    repository = _load_yaml(REPO / "repository.yaml")
+    step = _install_step()
+    (url,) = re.findall(r'pip install "hsi-detector @ git\+([^"]+)"', step)
+    assert url == f"{repository['url']}@v${{BUILD_VERSION}}#subdirectory=detector"
+    project = tomllib.loads((DETECTOR / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["name"] == "hsi-detector"
+    dockerfile = DOCKERFILE.read_text(encoding="utf-8")
+    assert (
+        "ARG BUILD_VERSION\n" in dockerfile
+    )  # no default: the Supervisor's value, or the build stops
+    # Nothing but the install step brings the server into the image: no copy, no PYTHONPATH.
+    copies = {line for line in dockerfile.splitlines() if line.startswith(("COPY", "ADD"))}
+    assert copies == {f"COPY dist/ {DIST_IN_IMAGE}/", "COPY rootfs/ /"}
+    assert "PYTHONPATH" not in dockerfile
+    assert not list(ADDON.rglob("*.py"))
+    assert (
+        "hsi-detector --help" in dockerfile
+    )  # the build fails if the installed server cannot start
+
+
+@pytest.fixture
+def install_step(tmp_path: Path) -> Callable[[dict[str, str]], tuple[int, str, list[str]]]:
+    """Run the Dockerfile's install step with dist/ in tmp_path and pip/apt-get recorded."""
+    bin_dir, dist, log = tmp_path / "bin", tmp_path / "hsi-dist", tmp_path / "tools.log"
+    bin_dir.mkdir()
+    dist.mkdir()
+    for tool in ("pip", "apt-get"):
+        (bin_dir / tool).write_text(FAKE_TOOL, encoding="utf-8")
+        (bin_dir / tool).chmod(0o755)
+    command = _install_step().replace(DIST_IN_IMAGE, str(dist))
+
+    def run(env: dict[str, str]) -> tuple[int, str, list[str]]:
+        log.unlink(missing_ok=True)
+        done = subprocess.run(  # noqa: S603 - the Dockerfile's own step, with Docker's SHELL
+            ["bash", "-o", "pipefail", "-c", command],  # noqa: S607 - bash from PATH, as in the image
+            env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "TOOL_LOG": str(log)} | env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        calls = log.read_text(encoding="utf-8").splitlines() if log.is_file() else []
+        return done.returncode, done.stderr, calls
+
+    return run
+
+
+def test_install_step_installs_the_tag_of_the_build_version(
+    install_step: Callable[[dict[str, str]], tuple[int, str, list[str]]], tmp_path: Path
+) -> None:
+    code, stderr, calls = install_step({"BUILD_VERSION": "1.2.3"})
+    assert code == 0, stderr
+    pip_calls = [c for c in calls if c.startswith("pip ")]
+    assert pip_calls == [
+        "pip install hsi-detector @ git+https://github.com/home-security-intel/home_security_intel"
+        "@v1.2.3#subdirectory=detector"
+    ]
+    assert any(c.startswith("apt-get install") and c.endswith(" git") for c in calls)
+    assert any(c.startswith("apt-get purge") and "git" in c for c in calls)  # not left in the image
+    assert not (tmp_path / "hsi-dist").exists()
+
+
+def test_install_step_prefers_a_development_wheel(
+    install_step: Callable[[dict[str, str]], tuple[int, str, list[str]]],
+    wheel: Path,
+    tmp_path: Path,
+) -> None:
+    dist = tmp_path / "hsi-dist"
+    shutil.copy2(wheel, dist / wheel.name)
+    (dist / ".gitignore").write_text("*\n")
+    code, stderr, calls = install_step({"BUILD_VERSION": hsi_detector.__version__})
+    assert code == 0, stderr
+    assert calls == [f"pip install {dist / wheel.name}"]  # no git, no network
+
+
+def test_install_step_refuses_ambiguity_and_a_missing_version(
+    install_step: Callable[[dict[str, str]], tuple[int, str, list[str]]], tmp_path: Path
+) -> None:
+    code, stderr, calls = install_step({})
+    assert code != 0
+    assert "BUILD_VERSION" in stderr
+    assert calls == []
+    for version in ("0.1.0", "0.2.0"):
+        (tmp_path / "hsi-dist" / f"hsi_detector-{version}-py3-none-any.whl").write_bytes(b"")
+    code, stderr, calls = install_step({"BUILD_VERSION": "0.2.0"})
+    assert code != 0
+    assert "more than one" in stderr
+    assert calls == []
+
+
+def test_development_wheels_are_never_committed(wheel: Path) -> None:
+    ignored = subprocess.run(  # noqa: S603 - git's own ignore rules decide
+        ["git", "check-ignore", "-q", str(ADDON / "dist" / wheel.name)],  # noqa: S607
+        cwd=REPO,
+        check=False,
+        timeout=60,
+    )
+    assert ignored.returncode == 0
+    kept = subprocess.run(  # noqa: S603 - the folder itself stays (the Dockerfile copies it)
+        ["git", "check-ignore", "-q", str(ADDON / "dist" / ".gitignore")],  # noqa: S607
+        cwd=REPO,
+        check=False,
+        timeout=60,
+    )
+    assert kept.returncode == 1
 
 
 def _accepts(element: str, value: Any) -> bool:

@@ -212,3 +212,15 @@ def test_mean_batch_needs_two_readings_with_progress() -> None:
     assert bench.mean_batch((10.0, 4.0), (40.0, 10.0)) == 5.0
     assert bench.mean_batch(None, (1.0, 1.0)) is None
     assert bench.mean_batch((1.0, 1.0), (1.0, 1.0)) is None
+
+
+def test_rounds_combine_into_one_level() -> None:
+    parts = [
+        bench.LevelResult(4, 8, 1, 1.0, (10.0,) * 7),
+        bench.LevelResult(4, 8, 0, 3.0, (30.0,) * 8),
+    ]
+    level = bench.combine(parts, 2.5)
+    assert (level.cameras, level.requests, level.errors, level.wall_s) == (4, 16, 1, 4.0)
+    assert level.images_per_s == 15 / 4.0
+    assert level.p50_ms == 30.0
+    assert level.mean_batch == 2.5

@@ -72,20 +72,19 @@ async def async_setup_entry(hass: HomeAssistant, entry: HsiConfigEntry) -> bool:
         info = await _async_connect(camera, entry)
         coordinator = CameraCoordinator(hass, entry, camera, info)
         await coordinator.async_config_entry_first_refresh()
+        dr.async_get(hass).async_get_or_create(
+            config_entry_id=entry.entry_id, **camera_device_info(entry.title, info)
+        )
+        async_sync_unsafe_uri_issues(hass, entry, info)
+        entry.runtime_data = HsiData(camera=camera, info=info, coordinator=coordinator)
+        await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     except BaseException:
         # Whatever went wrong (including cancellation), the client's session must not leak.
         await camera.async_close()
         raise
-
-    dr.async_get(hass).async_get_or_create(
-        config_entry_id=entry.entry_id, **camera_device_info(entry.title, info)
-    )
-    async_sync_unsafe_uri_issues(hass, entry, info)
     # Keep the health check running even when every entity of the camera is disabled: the
     # coordinator only schedules refreshes while it has listeners.
     entry.async_on_unload(coordinator.async_add_listener(lambda: None))
-    entry.runtime_data = HsiData(camera=camera, info=info, coordinator=coordinator)
-    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
 

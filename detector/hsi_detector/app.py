@@ -224,7 +224,7 @@ async def health(request: web.Request) -> web.Response:
             "model": service.engine.name,
             "device": service.engine.device,
             "queue_depth": service.batcher.depth,
-            "max_batch_size": service.settings.max_batch_size,
+            "max_batch_size": service.batcher.max_batch_size,
             "version": __version__,
         }
     return web.json_response(body)

@@ -1,9 +1,12 @@
 """Dynamic micro-batching: requests from many cameras share one forward pass in a dedicated thread.
 
-The event loop only enqueues and awaits; the inference thread takes the first waiting image, gathers
-more for up to `max_wait` seconds or until `max_batch_size`, and runs the engine once. A
-cancelled request (timeout, client gone) is removed from the queue, or skipped if already taken; a
-full queue is refused at once.
+The event loop only enqueues and awaits; the inference thread runs the engine once per batch.
+Dispatch is work-conserving: an idle engine takes whatever waits (up to `max_batch_size`) at once,
+so one camera never waits for company; images arriving while a forward pass runs accumulate and
+form the next batch. Only when the engine is under load (images arrived during the last pass) may
+it wait up to `max_wait` seconds to top a short batch up, which on a GPU turns a stream of many
+cameras into full batches. A cancelled request (timeout, client gone) is removed from the queue,
+or skipped if already taken; a full queue is refused at once.
 """
 
 from __future__ import annotations
@@ -96,7 +99,14 @@ class MicroBatcher:
         self._queue: deque[_Item] = deque()
         self._cond = threading.Condition()
         self._stopping = False
+        # Set after each pass when images arrived during it: the load that makes a top-up pay.
+        self._busy = False
         self._thread = threading.Thread(target=self._run, name="hsi-inference", daemon=True)
+
+    @property
+    def max_batch_size(self) -> int:
+        """The most images one forward pass takes."""
+        return self._max_batch
 
     @property
     def depth(self) -> int:
@@ -157,22 +167,29 @@ class MicroBatcher:
         with self._cond:
             while not self._queue and not self._stopping:
                 self._cond.wait()
+            if self._busy:
+                self._top_up()
             if self._stopping:
                 return None
-            deadline = time.monotonic() + self._max_wait
-            while len(self._queue) < self._max_batch and not self._stopping:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._cond.wait(remaining)
             count = min(len(self._queue), self._max_batch)
             return [self._queue.popleft() for _ in range(count)]
+
+    def _top_up(self) -> None:
+        """Under load, wait up to max_wait for a short batch to fill (wait releases the lock)."""
+        deadline = time.monotonic() + self._max_wait
+        while len(self._queue) < self._max_batch and not self._stopping:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._cond.wait(remaining)
 
     def _run(self) -> None:
         while (batch := self._take_batch()) is not None:
             live = [item for item in batch if not item.cancelled]
             if live:
                 self._infer(live)
+            with self._cond:
+                self._busy = bool(self._queue)
 
     def _fail(self, batch: list[_Item], failure: str) -> None:
         _LOGGER.error("inference failed for a batch of %d: %s", len(batch), failure)

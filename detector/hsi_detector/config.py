@@ -12,6 +12,7 @@ import importlib.util
 import ipaddress
 import os
 from pathlib import Path
+import sys
 
 from hsi_detector.keys import digest, key_problem, split_keys
 
@@ -41,10 +42,13 @@ class Settings:
     imgsz: int = 640
     confidence: float = 0.25
     classes: tuple[str, ...] = ()
-    max_batch_size: int = 16
+    max_batch_size: int | None = None
+    """Images per forward pass; None (`auto`): chosen for the device (`engines.auto_batch_size`)."""
     max_batch_wait_ms: float = 4.0
     max_queue: int = 256
     decode_workers: int = 2
+    cpu_threads: int = 0
+    """Threads of one forward pass on CPU; 0: every core (`engines.cpu_threads`)."""
     request_timeout: float = 10.0
     key_digests: tuple[bytes, ...] = ()
     tls: str = "disabled"
@@ -56,10 +60,12 @@ class Settings:
     network_mode: str = "standalone"
     max_body_mb: float = 10.0
     max_pixels: int = 40_000_000
-    rate_limit: float = 30.0
+    rate_limit: float = 300.0
     auth_fail_limit: int = 10
     log_level: str = "info"
     warmup: bool = True
+    key_on_command_line: bool = False
+    """--api-key was given as a flag: visible to every local user in `ps`; the server warns."""
 
     @property
     def loopback_only(self) -> bool:
@@ -95,6 +101,11 @@ def _env_bool(name: str, raw: str) -> bool:
     raise ConfigError(f"{name} must be true or false")
 
 
+def _batch_size(raw: str) -> int | None:
+    """`auto` (None) or a whole number; argparse and the environment report a ValueError."""
+    return None if raw.strip().lower() == "auto" else int(raw)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line (the contract the add-on and the benchmarks rely on)."""
     p = argparse.ArgumentParser(
@@ -112,12 +123,22 @@ def build_parser() -> argparse.ArgumentParser:
     add("--imgsz", type=int, default=640)
     add("--confidence", type=float, default=0.25, help="default minimum confidence")
     add("--classes", default="", help="comma separated class names to report (default: all)")
-    add("--max-batch-size", type=int, default=16)
+    add(
+        "--max-batch-size",
+        type=_batch_size,
+        default=None,
+        help="images per forward pass: auto (1 on CPU, 16 on CUDA) or 1..512",
+    )
     add("--max-batch-wait-ms", type=float, default=4.0)
     add("--max-queue", type=int, default=256)
     add("--decode-workers", type=int, default=2)
+    add("--cpu-threads", type=int, default=0, help="threads per forward pass on CPU, 0: all cores")
     add("--request-timeout", type=float, default=10.0)
-    add("--api-key", default=None, help="one or more keys, comma separated")
+    add(
+        "--api-key",
+        default=None,
+        help="one or more keys, comma separated (prefer HSI_API_KEY: flags show in `ps`)",
+    )
     add("--api-key-file", default=None)
     add("--tls", default="disabled", help="disabled, self-signed or provided")
     add("--tls-cert", default=None)
@@ -128,7 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--network-mode", default="standalone", help="standalone or addon")
     add("--max-body-mb", type=float, default=10.0)
     add("--max-pixels", type=int, default=40_000_000)
-    add("--rate-limit", type=float, default=30.0, help="requests/s per client, 0 disables")
+    add(
+        "--rate-limit",
+        type=float,
+        default=300.0,
+        help="requests/s per client address (one Home Assistant sends for all its cameras), 0 off",
+    )
     add("--auth-fail-limit", type=int, default=10)
     add("--log-level", default="info")
     add("--warmup", action=argparse.BooleanOptionalAction, default=None)
@@ -180,6 +206,10 @@ def _range[N: (int, float)](name: str, value: N, low: N, high: N) -> N:
     return value
 
 
+def _batch_range(value: int | None) -> int | None:
+    return None if value is None else _range("max-batch-size", value, 1, 512)
+
+
 def _read_keys(ns: argparse.Namespace) -> list[str]:
     keys = split_keys(ns.api_key or "")
     if ns.api_key_file:
@@ -222,6 +252,8 @@ def parse_settings(argv: list[str] | None = None, env: dict[str, str] | None = N
     parser = build_parser()
     _apply_env(parser, dict(os.environ) if env is None else env)
     ns = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    on_command_line = any(a == "--api-key" or a.startswith("--api-key=") for a in given)
     engine = _choice("engine", ns.engine, ENGINES)
     tls = _choice("tls", ns.tls, TLS_MODES)
     network_mode = _choice("network-mode", ns.network_mode, NETWORK_MODES)
@@ -237,10 +269,11 @@ def parse_settings(argv: list[str] | None = None, env: dict[str, str] | None = N
         imgsz=_range("imgsz", ns.imgsz, 32, 4096),
         confidence=_range("confidence", ns.confidence, 0.0, 1.0),
         classes=tuple(c.strip() for c in ns.classes.split(",") if c.strip()),
-        max_batch_size=_range("max-batch-size", ns.max_batch_size, 1, 512),
+        max_batch_size=_batch_range(ns.max_batch_size),
         max_batch_wait_ms=_range("max-batch-wait-ms", ns.max_batch_wait_ms, 0.0, 1000.0),
         max_queue=_range("max-queue", ns.max_queue, 1, 100_000),
         decode_workers=_range("decode-workers", ns.decode_workers, 1, 64),
+        cpu_threads=_range("cpu-threads", ns.cpu_threads, 0, 1024),
         request_timeout=_range("request-timeout", ns.request_timeout, 0.1, 600.0),
         key_digests=tuple(digest(k) for k in keys),
         tls=tls,
@@ -256,6 +289,7 @@ def parse_settings(argv: list[str] | None = None, env: dict[str, str] | None = N
         auth_fail_limit=_range("auth-fail-limit", ns.auth_fail_limit, 0, 1_000_000),
         log_level=_choice("log-level", ns.log_level.lower(), LOG_LEVELS),
         warmup=_BOOL_FLAGS["warmup"] if ns.warmup is None else bool(ns.warmup),
+        key_on_command_line=on_command_line,
     )
     _check_security(settings)
     return settings

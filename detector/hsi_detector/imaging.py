@@ -1,14 +1,16 @@
 """Image intake: format by magic bytes, pixel count from the header, then decoding to an RGB array.
 
 Runs in the decode thread pool, never on the event loop. Large JPEGs are decoded at a reduced scale
-with PIL's draft mode (the DCT does the downscaling), several times faster than a full decode
-followed by the model's own resize; the caller scales boxes back to the original pixel grid.
+(1/2, 1/4 or 1/8) with PIL's draft mode (the DCT does the downscaling), several times faster than a
+full decode followed by the model's own resize, never below what the model looks at; the caller
+scales boxes back to the original pixel grid.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 import io
+import math
 from typing import TYPE_CHECKING
 import warnings
 
@@ -56,8 +58,29 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def decode_image(data: bytes, max_pixels: int, min_side: int) -> DecodedImage:
-    """Check and decode one image; raises ImageRejectedError with the status to answer."""
+def draft_size(width: int, height: int, target: int, letterbox: bool) -> tuple[int, int] | None:
+    """The least size that keeps every pixel the model sees, or None when no reduced scale fits.
+
+    A letterboxing model (YOLO) scales the long side to `target`: a 1080p frame for imgsz 640 needs
+    only 640x360, so it decodes at 1/2 (960x540). A stretching model (SSD) needs both sides.
+    """
+    if letterbox:
+        ratio = target / max(width, height)
+        wanted = (math.ceil(width * ratio), math.ceil(height * ratio))
+    else:
+        wanted = (min(width, target), min(height, target))
+    if width < 2 * wanted[0] or height < 2 * wanted[1]:
+        return None
+    return wanted
+
+
+def decode_image(
+    data: bytes, max_pixels: int, target: int, *, letterbox: bool = False
+) -> DecodedImage:
+    """Check and decode one image; raises ImageRejectedError with the status to answer.
+
+    `target` and `letterbox` describe the model's input (see `draft_size`).
+    """
     if not data:
         raise ImageRejectedError(400, "empty", "the image is empty")
     fmt = sniff_format(data)
@@ -79,8 +102,8 @@ def decode_image(data: bytes, max_pixels: int, min_side: int) -> DecodedImage:
                 "too_many_pixels",
                 f"the image has {width}x{height} pixels, more than the limit of {max_pixels}",
             )
-        if fmt == "JPEG" and min(width, height) >= 2 * min_side:
-            image.draft("RGB", (min(width, min_side), min(height, min_side)))
+        if fmt == "JPEG" and (size := draft_size(width, height, target, letterbox)):
+            image.draft("RGB", size)
         try:
             pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
         except (OSError, SyntaxError, ValueError) as err:

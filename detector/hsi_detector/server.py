@@ -19,7 +19,7 @@ import numpy as np
 from hsi_detector.app import AppState, create_app
 from hsi_detector.batcher import MicroBatcher
 from hsi_detector.config import ConfigError, Settings, parse_settings
-from hsi_detector.engines import Engine, EngineError, build_engine
+from hsi_detector.engines import Engine, EngineError, auto_batch_size, build_engine
 from hsi_detector.keys import KeyStore
 from hsi_detector.limits import AuthFailureLimiter, RateLimiter
 from hsi_detector.logsetup import configure_logging
@@ -32,11 +32,11 @@ EXIT_RUNTIME = 1
 EXIT_CONFIG = 2
 
 
-def warm_up(engine: Engine, settings: Settings) -> float:
+def warm_up(engine: Engine, settings: Settings, batch_size: int) -> float:
     """Run the model on a grey frame so the first camera does not pay for lazy initialisation."""
     frame = np.full((settings.imgsz, settings.imgsz, 3), 114, dtype=np.uint8)
     start = time.perf_counter()
-    for size in (1, min(2, settings.max_batch_size)):
+    for size in (1, min(2, batch_size)):
         engine.infer([frame] * size, settings.confidence)
     return time.perf_counter() - start
 
@@ -54,12 +54,14 @@ def _security_notes(settings: Settings) -> None:
         )
 
 
-async def serve(settings: Settings, engine: Engine, context: ssl.SSLContext | None) -> None:
+async def serve(
+    settings: Settings, engine: Engine, batch_size: int, context: ssl.SSLContext | None
+) -> None:
     """Serve until a stop signal."""
     metrics = Metrics()
     batcher = MicroBatcher(
         engine,
-        settings.max_batch_size,
+        batch_size,
         settings.max_batch_wait_ms / 1000,
         settings.max_queue,
         on_batch=metrics.batch,
@@ -86,13 +88,14 @@ async def serve(settings: Settings, engine: Engine, context: ssl.SSLContext | No
         await site.start()
         scheme = "https" if context else "http"
         _LOGGER.info(
-            "listening on %s://%s:%d (engine %s, model %s, device %s)",
+            "listening on %s://%s:%d (engine %s, model %s, device %s, max batch %d)",
             scheme,
             settings.host,
             settings.port,
             engine.engine_type,
             engine.name,
             engine.device,
+            batch_size,
         )
         await stop.wait()
         _LOGGER.info("stopping")
@@ -119,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     if failure:
         _LOGGER.error("%s", failure)
         return EXIT_CONFIG
+    if settings.key_on_command_line:
+        _LOGGER.warning(
+            "a key given as a command-line flag is visible to every local user (ps, /proc); "
+            "set HSI_API_KEY or use --api-key-file instead"
+        )
     if fingerprint:
         print(f"TLS certificate SHA-256 fingerprint: {fingerprint}", flush=True)
     _security_notes(settings)
@@ -129,10 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     if failure:
         _LOGGER.error("%s", failure)
         return EXIT_RUNTIME
+    batch_size = auto_batch_size(settings.max_batch_size, engine.device)
     if settings.warmup:
-        _LOGGER.info("warm-up took %.2f s", warm_up(engine, settings))
+        _LOGGER.info("warm-up took %.2f s", warm_up(engine, settings, batch_size))
     try:
-        asyncio.run(serve(settings, engine, context))
+        asyncio.run(serve(settings, engine, batch_size, context))
     except OSError as err:
         failure = f"cannot listen on {settings.host}:{settings.port}: {err.strerror}"
     if failure:

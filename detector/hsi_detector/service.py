@@ -77,7 +77,10 @@ class DetectionService:
 
     def _decode(self, data: bytes) -> tuple[DecodedImage, float]:
         start = time.perf_counter()
-        image = decode_image(data, self.settings.max_pixels, self.engine.input_size)
+        engine = self.engine
+        image = decode_image(
+            data, self.settings.max_pixels, engine.input_size, letterbox=engine.letterbox
+        )
         return image, (time.perf_counter() - start) * 1000
 
     async def _decode_all(self, images: list[bytes]) -> list[tuple[DecodedImage, float]]:

@@ -8,17 +8,17 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 
-from tests.conftest import _serve
+from tests.conftest import KEY_ENV, _serve
 from tests.support import API_KEY, ServerProcess
 
 
 @pytest.fixture(scope="module")
 def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     yield from _serve(
-        ["--engine", "tflite", "--no-warmup", "--api-key", API_KEY, "--rate-limit", "2",
-         "--auth-fail-limit", "3"],
+        ["--engine", "tflite", "--no-warmup", "--rate-limit", "2", "--auth-fail-limit", "3"],
         tmp_path_factory.mktemp("strict"),
-    )  # fmt: skip
+        KEY_ENV,
+    )
 
 
 def _from(address: str, key: str | None) -> aiohttp.ClientSession:

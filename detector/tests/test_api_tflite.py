@@ -26,6 +26,7 @@ async def test_health_is_minimal_without_key_and_detailed_with_it(
     assert body["model"] == "detect.tflite"
     assert body["device"] == "cpu"
     assert body["queue_depth"] == 0
+    assert body["max_batch_size"] == 1  # auto on CPU
 
 
 async def test_native_raw_body_finds_people_and_the_bus(

@@ -24,11 +24,11 @@ BEYOND = ["--host", "0.0.0.0", "--engine", "tflite", "--no-warmup"]
     ("args", "env", "message"),
     [
         (BEYOND, {}, "requires an API key"),
-        ([*BEYOND, "--api-key", "short-key"], {}, "shorter than 32"),
-        ([*BEYOND, "--api-key", "changeme-changeme-changeme-changeme"], {}, "placeholder"),
+        ([*BEYOND], {"HSI_API_KEY": "short-key"}, "shorter than 32"),
+        ([*BEYOND], {"HSI_API_KEY": "changeme-changeme-changeme-changeme"}, "placeholder"),
         ([*BEYOND], {"HSI_API_KEY": "a" * 40}, "too few distinct"),
         ([*BEYOND], {"HSI_API_KEY": "0123456789abcdefghijklmnopqrstuvwxyz"}, "sequence"),
-        ([*BEYOND, "--api-key", API_KEY], {}, "refusing plaintext"),
+        ([*BEYOND], {"HSI_API_KEY": API_KEY}, "refusing plaintext"),
         (["--engine", "onnx"], {}, "--engine must be one of"),
         (["--tls", "provided"], {}, "--tls-cert and --tls-key"),
     ],
@@ -72,8 +72,8 @@ def _fingerprint(output: str) -> str:
 
 async def test_self_signed_tls_with_pinned_fingerprint(tmp_path: Path) -> None:
     args = ["--engine", "tflite", "--no-warmup", "--tls", "self-signed", "--tls-dir",
-            str(tmp_path / "tls"), "--api-key", API_KEY]  # fmt: skip
-    first = ServerProcess(args, workdir=tmp_path).start()
+            str(tmp_path / "tls")]  # fmt: skip
+    first = ServerProcess(args, env={"HSI_API_KEY": API_KEY}, workdir=tmp_path).start()
     try:
         pin = _fingerprint(first.output())
         pinned = aiohttp.Fingerprint(bytes.fromhex(pin.replace(":", "")))
@@ -88,7 +88,8 @@ async def test_self_signed_tls_with_pinned_fingerprint(tmp_path: Path) -> None:
     finally:
         assert first.stop() == 0
     assert (tmp_path / "tls" / "key.pem").stat().st_mode & 0o077 == 0
-    second = ServerProcess(args, workdir=tmp_path).start()  # the certificate is reused
+    key_env = {"HSI_API_KEY": API_KEY}
+    second = ServerProcess(args, env=key_env, workdir=tmp_path).start()  # the certificate is reused
     try:
         assert _fingerprint(second.output()) == pin
     finally:
@@ -170,6 +171,8 @@ async def test_mtls_requires_a_client_certificate(tmp_path: Path) -> None:
 
 
 def test_addon_mode_plaintext_and_port_in_use_exits_1(tmp_path: Path) -> None:
+    # The one test that passes the key as a flag (still supported): the server must warn that
+    # `ps` shows it, and never echo it.
     with socket.socket() as taken:
         taken.bind(("0.0.0.0", 0))
         taken.listen()
@@ -183,6 +186,8 @@ def test_addon_mode_plaintext_and_port_in_use_exits_1(tmp_path: Path) -> None:
     assert code == 1
     assert "plaintext HTTP on the add-on's internal network" in output
     assert f"cannot listen on 0.0.0.0:{port}" in output
+    assert "a key given as a command-line flag is visible" in output
+    assert API_KEY not in output
 
 
 def test_unreadable_tls_material_exits_2(tmp_path: Path) -> None:

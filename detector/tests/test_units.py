@@ -19,11 +19,11 @@ import pytest
 
 from hsi_detector.batcher import BatcherStoppedError, MicroBatcher, QueueFullError
 from hsi_detector.config import ConfigError, Settings, is_loopback, parse_settings
-from hsi_detector.engines.base import Detection
+from hsi_detector.engines.base import Detection, auto_batch_size, cpu_threads
 from hsi_detector.engines.tflite import read_labelmap
 from hsi_detector.engines.yolo import pick_device, use_half
 from hsi_detector.errors import ApiError
-from hsi_detector.imaging import ImageRejectedError, decode_image, sniff_format
+from hsi_detector.imaging import ImageRejectedError, decode_image, draft_size, sniff_format
 from hsi_detector.intake import decode_base64_image
 from hsi_detector.keys import KeyStore, digest, key_problem
 from hsi_detector.limits import AuthFailureLimiter, RateLimiter
@@ -31,7 +31,7 @@ from hsi_detector.logsetup import SecretMasker, configure_logging
 from hsi_detector.metrics import Metrics
 from hsi_detector.service import DetectionService, Options
 from hsi_detector.tls import _subject_names, ensure_self_signed, fingerprint
-from tests.support import API_KEY, BUS, encode, resized
+from tests.support import API_KEY, BUS, ZIDANE, encode, resized
 
 
 class ScriptedEngine:
@@ -41,6 +41,7 @@ class ScriptedEngine:
     device = "cpu"
     engine_type = "scripted"
     input_size = 64
+    letterbox = False
 
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay
@@ -94,6 +95,35 @@ def test_defaults_and_env_with_flag_winning() -> None:
     assert parse_settings(["--warmup"], env={"HSI_WARMUP": "0"}).warmup is True
 
 
+def test_batch_size_auto_and_numbers() -> None:
+    assert parse_settings([], env={}).max_batch_size is None  # auto is the default
+    assert parse_settings(["--max-batch-size", "auto"], env={}).max_batch_size is None
+    assert parse_settings(["--max-batch-size", "64"], env={}).max_batch_size == 64
+    env = {"HSI_MAX_BATCH_SIZE": "8"}
+    assert parse_settings([], env=env).max_batch_size == 8
+    assert parse_settings(["--max-batch-size", "AUTO"], env=env).max_batch_size is None
+    assert auto_batch_size(None, "cpu") == 1
+    assert auto_batch_size(None, "cuda:0") == 16
+    assert auto_batch_size(64, "cpu") == 64
+
+
+def test_rate_limit_default_lets_64_cameras_at_4_fps_through() -> None:
+    # One Home Assistant sends for all its cameras from one address.
+    assert parse_settings([], env={}).rate_limit >= 64 * 4
+
+
+def test_key_flag_is_noticed_env_is_not() -> None:
+    assert parse_settings(["--api-key", API_KEY], env={}).key_on_command_line is True
+    assert parse_settings([f"--api-key={API_KEY}"], env={}).key_on_command_line is True
+    assert parse_settings([], env={"HSI_API_KEY": API_KEY}).key_on_command_line is False
+
+
+def test_cpu_threads() -> None:
+    assert parse_settings([], env={}).cpu_threads == 0
+    assert cpu_threads(3) == 3
+    assert cpu_threads(0) >= 1
+
+
 @pytest.mark.parametrize(
     ("argv", "env", "message"),
     [
@@ -104,6 +134,9 @@ def test_defaults_and_env_with_flag_winning() -> None:
         (["--half", "maybe"], {}, "--half must be one of"),
         (["--tls-client-ca", "ca.pem"], {}, "needs TLS"),
         (["--api-key-file", "/nonexistent/keys"], {}, "cannot read --api-key-file"),
+        (["--max-batch-size", "0"], {}, "--max-batch-size must be between"),
+        ([], {"HSI_MAX_BATCH_SIZE": "many"}, "HSI_MAX_BATCH_SIZE is not a valid value"),
+        (["--cpu-threads", "-1"], {}, "--cpu-threads must be between"),
     ],
 )
 def test_refused_settings(argv: list[str], env: dict[str, str], message: str) -> None:
@@ -224,6 +257,18 @@ def test_large_jpeg_is_drafted_and_scaled_back() -> None:
     assert Detection("a", 0, 1, 1, 1, 2, 2).scaled(sx, sy).x_max == pytest.approx(2 * sx)
 
 
+def test_1080p_jpeg_for_a_letterboxing_model_is_decoded_at_half_scale() -> None:
+    # YOLO at 640 scales the long side to 640: a 1920x1080 frame needs 640x360, so 1/2 suffices.
+    assert draft_size(1920, 1080, 640, letterbox=True) == (640, 360)
+    assert draft_size(1920, 1080, 640, letterbox=False) is None  # SSD stretches: needs 640 high
+    assert draft_size(1000, 800, 640, letterbox=True) is None  # no reduced scale keeps 640
+    frame = resized(ZIDANE, 1920)  # 1920 x 1080
+    decoded = decode_image(frame, 40_000_000, 640, letterbox=True)
+    assert decoded.pixels.shape[1] * 2 == decoded.width  # decoded at half the width
+    assert max(decoded.pixels.shape[:2]) >= 640
+    assert decode_image(frame, 40_000_000, 640).pixels.shape[1] == decoded.width  # full
+
+
 def test_header_that_is_not_an_image() -> None:
     with pytest.raises(ImageRejectedError) as err:
         decode_image(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30, 100, 64)
@@ -292,6 +337,45 @@ async def test_batcher_queue_full_cancel_and_stop() -> None:
         await queued
     with pytest.raises(BatcherStoppedError):
         await batcher.submit(_img(), 0.1)
+
+
+async def test_idle_engine_dispatches_at_once() -> None:
+    # A wait of an hour would hold a lone camera for an hour if an idle engine waited for company.
+    engine = ScriptedEngine()
+    batcher = MicroBatcher(engine, 16, 3600.0, 100)
+    batcher.start()
+    try:
+        for _ in range(3):
+            outcome = await asyncio.wait_for(batcher.submit(_img(), 0.1), 60)
+            assert outcome.batch_size == 1
+    finally:
+        batcher.stop()
+    assert engine.batches == [1, 1, 1]
+    assert batcher.max_batch_size == 16
+
+
+async def test_arrivals_during_a_pass_form_the_next_batch_and_top_up() -> None:
+    engine = ScriptedEngine()
+    engine.release.clear()
+    batcher = MicroBatcher(engine, 4, 3600.0, 100)
+    batcher.start()
+    try:
+        first = asyncio.ensure_future(batcher.submit(_img(), 0.1))
+        await asyncio.sleep(0.05)  # taken alone by the idle engine, held inside it
+        during = [asyncio.ensure_future(batcher.submit(_img(), 0.1)) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        engine.release.set()
+        await first
+        # Busy now: the two that came during the pass wait for a top-up to a full batch ...
+        later = [asyncio.ensure_future(batcher.submit(_img(), 0.1)) for _ in range(2)]
+        outcomes = await asyncio.wait_for(asyncio.gather(*during, *later), 60)
+        # ... and a lone request after the load is gone is not held back again.
+        alone = await asyncio.wait_for(batcher.submit(_img(), 0.1), 60)
+    finally:
+        batcher.stop()
+    assert [o.batch_size for o in outcomes] == [4] * 4
+    assert alone.batch_size == 1
+    assert engine.batches == [1, 4, 1]
 
 
 def _service(engine: ScriptedEngine, **overrides: object) -> DetectionService:

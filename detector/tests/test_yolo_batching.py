@@ -42,6 +42,7 @@ async def test_health_reports_ultralytics_on_cpu(
     assert body["engine"] == "ultralytics"
     assert body["model"] == "yolo11n.yaml"
     assert body["device"] == "cpu"
+    assert body["max_batch_size"] == 8  # a number given is kept (auto would be 1 on CPU)
 
 
 async def test_concurrent_requests_are_batched(

@@ -2,8 +2,9 @@
 # shellcheck shell=bash
 # ==============================================================================
 # HSI Detector add-on: turns the add-on options (/data/options.json, read with
-# bashio) into the command line of `python3 -m hsi_detector` and execs it, so
-# the server is PID 1's only child and receives SIGTERM directly.
+# bashio) into the command line of `hsi-detector` (the server's console script,
+# which pip installed in the image, see the Dockerfile) and execs it, so the
+# server is PID 1's only child and receives SIGTERM directly.
 #
 # Not exposed as options, on purpose:
 #   --host/--port      fixed 0.0.0.0:8765 in the container; remap the host port
@@ -90,4 +91,4 @@ mkdir -p "${DATA_DIR}/models" "${DATA_DIR}/tls"
 cd "${DATA_DIR}/models"
 
 bashio::log.info "Starting HSI Detector (engine $(bashio::config 'engine'), model $(bashio::config 'model'))"
-exec python3 -m hsi_detector "${args[@]}"
+exec hsi-detector "${args[@]}"

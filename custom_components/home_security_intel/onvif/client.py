@@ -231,8 +231,8 @@ class OnvifCamera:
         try:
             return check_camera_uri(uri, self.host, kind, camera_addresses=self._camera_addresses)
         except UnsafeUri as err:
-            # The URI itself is not logged: it may carry credentials or be attacker-chosen text. Debug
-            # only: the integration logs each refusal once, when it raises the repair issue.
+            # The URI itself is not logged: it may carry credentials or be attacker-chosen text.
+            # Debug only: the integration logs each refusal once, when it raises the repair issue.
             _LOGGER.debug(
                 "%s: refused the %s URI of profile %s: %s", self.host, kind, token, err.reason
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+import os
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -51,7 +52,10 @@ class Engine(Protocol):
     engine_type: str
     """"ultralytics" or "tflite"."""
     input_size: int
-    """The square size the model looks at; decoding never goes below it."""
+    """The square size the model looks at; decoding never goes below what it needs of it."""
+    letterbox: bool
+    """True: the model scales the long side to input_size, keeping the aspect ratio (YOLO);
+    False: it stretches the image to input_size x input_size (SSD)."""
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -61,6 +65,25 @@ class Engine(Protocol):
         self, batch: list[npt.NDArray[np.uint8]], min_confidence: float
     ) -> list[list[Detection]]:
         """Objects in every RGB image of the batch, in one pass, at or above min_confidence."""
+
+
+CPU_BATCH_SIZE = 1
+"""On CPU a batch is no faster per image than single frames (measured with ultralytics: slower),
+and one at a time gives the lowest latency; the gain there comes from decoding during inference."""
+CUDA_BATCH_SIZE = 16
+"""On a GPU one pass of 16 costs little more than a pass of one; 64 is allowed for big GPUs."""
+
+
+def auto_batch_size(requested: int | None, device: str) -> int:
+    """`--max-batch-size`: the number given, or for `auto` (None) the size that pays on `device`."""
+    if requested is not None:
+        return requested
+    return CUDA_BATCH_SIZE if device.startswith("cuda") else CPU_BATCH_SIZE
+
+
+def cpu_threads(requested: int) -> int:
+    """`--cpu-threads`: the number given, or for 0 every core of the machine."""
+    return requested if requested > 0 else max(1, os.cpu_count() or 1)
 
 
 def build_engine(settings: Settings) -> Engine:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from hsi_detector.engines.base import Detection, EngineError
+from hsi_detector.engines.base import Detection, EngineError, cpu_threads
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -33,6 +32,7 @@ class TfliteEngine:
     """One interpreter; the batch is run image by image (the SSD post-processing op is batch-1)."""
 
     engine_type = "tflite"
+    letterbox = False  # _prepare stretches to the input size
 
     def __init__(self, settings: Settings) -> None:
         from ai_edge_litert.interpreter import Interpreter  # lazy: only the tflite engine needs it
@@ -41,7 +41,7 @@ class TfliteEngine:
         labels = settings.labels or model.with_name("labelmap.txt")
         try:
             self._interpreter = Interpreter(
-                model_path=str(model), num_threads=max(1, os.cpu_count() or 1)
+                model_path=str(model), num_threads=cpu_threads(settings.cpu_threads)
             )
             self._interpreter.allocate_tensors()
             self._labels = read_labelmap(labels)

@@ -60,7 +60,7 @@ async def serve(args: argparse.Namespace) -> None:
         announcer = Announcer(simulator)
         await asyncio.to_thread(announcer.start)
     # A demo tool talks to its operator on stdout, credentials included, on purpose.
-    print(  # noqa: T201
+    print(
         f"ONVIF simulator ready: host={simulator.host} port={simulator.port} "
         f"username={config.username} password={config.password} "
         f"device_service={simulator.url}/onvif/device_service "
@@ -86,7 +86,7 @@ async def serve(args: argparse.Namespace) -> None:
         if announcer is not None:
             await asyncio.to_thread(announcer.stop)
         await simulator.stop()
-        print("ONVIF simulator stopped", flush=True)  # noqa: T201
+        print("ONVIF simulator stopped", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from wsdiscovery import QName, Scope
 from wsdiscovery.publishing import ThreadedWSPublishing
+from wsdiscovery.qname import QName
+from wsdiscovery.scope import Scope
 
 from .device import DEVICE_PATH, scope_uris
 from .server import WILDCARD_HOSTS, OnvifSimulator, url_host
@@ -14,16 +15,14 @@ from .server import WILDCARD_HOSTS, OnvifSimulator, url_host
 NVT_NAMESPACE = "http://www.onvif.org/ver10/network/wsdl"
 
 
-class _FamilyAwarePublishing(ThreadedWSPublishing):  # type: ignore[misc]
+class _FamilyAwarePublishing(ThreadedWSPublishing):
     """ThreadedWSPublishing whose unicast replies go only to the thread of the right family.
 
     WSDiscovery 2.1.2 queues every ProbeMatch on both the IPv4 and the IPv6 thread; the thread of
     the other family then dies on sendto() and the camera stops answering probes.
     """
 
-    def sendUnicastMessage(  # noqa: N802 - overrides the library's method name
-        self, env: Any, host: str, port: int, *args: Any, **kwargs: Any
-    ) -> None:
+    def sendUnicastMessage(self, env: Any, host: str, port: int, *args: Any, **kwargs: Any) -> None:
         version = ipaddress.ip_address(host.partition("%")[0]).version
         thread = self._networkingThread_v4 if version == 4 else self._networkingThread_v6
         if thread is not None:
@@ -49,16 +48,16 @@ class Announcer:
 
     def start(self) -> None:
         """Start the WS-Discovery threads and send Hello."""
-        publisher = _FamilyAwarePublishing()
-        publisher.start()
-        types = [QName(NVT_NAMESPACE, "NetworkVideoTransmitter", "dn")]
-        scopes = [Scope(uri) for uri in scope_uris(self._simulator.config)]
-        publisher.publishService(types=types, scopes=scopes, xAddrs=[self.xaddr])
+        publisher = _FamilyAwarePublishing()  # type: ignore[no-untyped-call]
+        publisher.start()  # type: ignore[no-untyped-call]
+        types = [QName(NVT_NAMESPACE, "NetworkVideoTransmitter", "dn")]  # type: ignore[no-untyped-call]
+        scopes = [Scope(uri) for uri in scope_uris(self._simulator.config)]  # type: ignore[no-untyped-call]
+        publisher.publishService(types=types, scopes=scopes, xAddrs=[self.xaddr])  # type: ignore[no-untyped-call]
         self._publisher = publisher
 
     def stop(self) -> None:
         """Send Bye and stop the threads."""
         if self._publisher is not None:
-            self._publisher.clearLocalServices()
-            self._publisher.stop()
+            self._publisher.clearLocalServices()  # type: ignore[no-untyped-call]
+            self._publisher.stop()  # type: ignore[no-untyped-call]
             self._publisher = None

@@ -37,7 +37,7 @@ class SimConfig:
     """What the simulated camera reports about itself; mutable while the simulator runs."""
 
     username: str = "admin"
-    password: str = "correct-horse-battery"  # noqa: S105 - a test camera's documented default
+    password: str = "correct-horse-battery"
     manufacturer: str = "HSI Labs"
     model: str = "SimCam 4K"
     firmware: str = "1.2.3"

@@ -134,4 +134,3 @@ def hostname(config: SimConfig) -> str:
         f"<tt:FromDHCP>false</tt:FromDHCP><tt:Name>{text(name)}</tt:Name>"
         "</tds:HostnameInformation></tds:GetHostnameResponse>"
     )
-

@@ -121,7 +121,10 @@ class PullPointSubscription:
         """Return up to limit queued notifications, waiting up to wait seconds for the first."""
         if not self.queue and wait > 0:
             self.wakeup.clear()
-            waiters = [asyncio.ensure_future(self.wakeup.wait()), asyncio.ensure_future(closing.wait())]
+            waiters = [
+                asyncio.ensure_future(self.wakeup.wait()),
+                asyncio.ensure_future(closing.wait()),
+            ]
             try:
                 await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -219,7 +222,9 @@ def subscription_created(url: str, camera_now: dt.datetime, terminates_at: dt.da
     )
 
 
-def pulled(url: str, camera_now: dt.datetime, sub: PullPointSubscription, msgs: list[Notification]) -> str:
+def pulled(
+    url: str, camera_now: dt.datetime, sub: PullPointSubscription, msgs: list[Notification]
+) -> str:
     """PullMessagesResponse."""
     return (
         "<tev:PullMessagesResponse>"

@@ -18,7 +18,7 @@ _PARAM = re.compile(r'(\w+)=("((?:[^"\\]|\\.)*)"|[^\s,]+)')
 
 
 def _md5(value: str) -> str:
-    return hashlib.md5(value.encode()).hexdigest()  # noqa: S324 - MD5 is the RFC 7616 algorithm here
+    return hashlib.md5(value.encode()).hexdigest()
 
 
 def parse_digest_header(value: str) -> dict[str, str] | None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+import contextlib
 import datetime as dt
 import ipaddress
-import logging
 from pathlib import Path
 from typing import Literal
 
@@ -26,23 +26,23 @@ from .soap import (
 )
 from .wsse import NonceCache, verify_username_token
 
-_LOGGER = logging.getLogger(__name__)
-
 SOAP_CONTENT_TYPE = "application/soap+xml"
 SUBSCRIPTION_PATH = device.EVENTS_PATH + "/subscription/"
 # ONVIF Core access class PRE_AUTH: operations a camera must answer without credentials.
 DEFAULT_PREAUTH_OPERATIONS = frozenset(
     {"GetSystemDateAndTime", "GetCapabilities", "GetServices", "GetHostname", "GetWsdlUrl"}
 )
-WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - compared against, not bound
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 _MAX_RECORDED_REQUESTS = 10_000
 _NOT_FOUND_HTML = (
     "<!DOCTYPE html><html><head><title>404 Not Found</title></head>"
     "<body><h1>Not Found</h1><p>The requested URL was not found on this server.</p></body></html>"
 )
-_TRUNCATED_XML = (
-    '<?xml version="1.0" encoding="UTF-8"?><env:Envelope '
-    'xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body><tds:GetDevice'
+# What a crashed camera web server emits: binary junk, then half an envelope. Not XML at all (a
+# merely truncated envelope would be "recovered" by zeep's lenient parser into an empty answer).
+_GARBAGE = (
+    b"\x00\x1f\x8b\x08garbage<?xml version='1.0'?><env:Envelope "
+    b"xmlns:env='http://www.w3.org/2003/05/soap-envelope'><env:Body><tds:GetDevice"
 )
 
 type _Handler = Callable[[SoapRequest, web.Request], Awaitable[web.Response]]
@@ -56,7 +56,7 @@ def url_host(host: str) -> str:
         return host
 
 
-class SoapFault(Exception):
+class SoapFaultError(Exception):
     """Raised by an operation handler to answer with a SOAP fault."""
 
     def __init__(self, status: int, code: str, subcodes: tuple[str, ...], reason: str) -> None:
@@ -67,7 +67,9 @@ class SoapFault(Exception):
         self.reason = reason
 
 
-def _soap_response(body: str, request: SoapRequest | None = None, status: int = 200) -> web.Response:
+def _soap_response(
+    body: str, request: SoapRequest | None = None, status: int = 200
+) -> web.Response:
     return web.Response(
         status=status,
         text=envelope(body, request),
@@ -76,7 +78,7 @@ def _soap_response(body: str, request: SoapRequest | None = None, status: int = 
     )
 
 
-def _fault_response(err: SoapFault) -> web.Response:
+def _fault_response(err: SoapFaultError) -> web.Response:
     return web.Response(
         status=err.status,
         text=fault(err.code, err.subcodes, err.reason),
@@ -178,8 +180,7 @@ class OnvifSimulator:
             raise
         self._runner = runner
         self.host = host
-        sockets = site._server.sockets if site._server else ()  # type: ignore[union-attr]  # noqa: SLF001 - aiohttp exposes no public accessor for the bound port
-        self.port = sockets[0].getsockname()[1] if sockets else port
+        self.port = runner.addresses[0][1]
 
     async def stop(self) -> None:
         """Stop serving, waking long polls so nothing lingers."""
@@ -189,7 +190,7 @@ class OnvifSimulator:
             self._runner = None
 
     def set_motion(self, active: bool) -> None:
-        """Queue a motion change (CellMotionDetector IsMotion + MotionAlarm State) for subscribers."""
+        """Queue a motion change (IsMotion and MotionAlarm State) for every subscriber."""
         self._events.publish_motion(active, self.camera_now())
 
     def camera_now(self) -> dt.datetime:
@@ -207,10 +208,8 @@ class OnvifSimulator:
 
     async def _sleep_unless_closing(self, seconds: float) -> None:
         if seconds > 0:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), timeout=seconds)
-            except TimeoutError:
-                pass
 
     @web.middleware
     async def _faults(
@@ -231,21 +230,21 @@ class OnvifSimulator:
             data = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return _fault_response(
-                SoapFault(400, "env:Sender", ("ter:InvalidArgs",), "Request too large")
+                SoapFaultError(400, "env:Sender", ("ter:InvalidArgs",), "Request too large")
             )
         try:
             soap_request = parse_request(data)
         except SoapParseError as err:
-            return _fault_response(SoapFault(400, "env:Sender", ("ter:WellFormed",), str(err)))
+            return _fault_response(SoapFaultError(400, "env:Sender", ("ter:WellFormed",), str(err)))
         self.requests.append(soap_request.operation)
         del self.requests[:-_MAX_RECORDED_REQUESTS]
         if self.malformed_xml:
-            return web.Response(text=_TRUNCATED_XML, content_type=SOAP_CONTENT_TYPE)
+            return web.Response(body=_GARBAGE, content_type=SOAP_CONTENT_TYPE)
         service_key = request.path if "ident" not in request.match_info else SUBSCRIPTION_PATH
         handler = self._soap_handlers[service_key].get(soap_request.operation)
         try:
             if handler is None:
-                raise SoapFault(
+                raise SoapFaultError(
                     500,
                     "env:Receiver",
                     ("ter:ActionNotSupported",),
@@ -253,7 +252,7 @@ class OnvifSimulator:
                 )
             self._authorize(soap_request)
             return await handler(soap_request, request)
-        except SoapFault as err:
+        except SoapFaultError as err:
             return _fault_response(err)
 
     def _authorize(self, soap_request: SoapRequest) -> None:
@@ -266,7 +265,7 @@ class OnvifSimulator:
             camera_now=self.camera_now(),
             nonces=self._nonces,
         ):
-            raise SoapFault(
+            raise SoapFaultError(
                 self.auth_fault_status,
                 "env:Sender",
                 ("ter:NotAuthorized",),
@@ -279,7 +278,7 @@ class OnvifSimulator:
             for profile in self.config.profiles:
                 if profile.token == token:
                     return profile
-        raise SoapFault(
+        raise SoapFaultError(
             400, "env:Sender", ("ter:InvalidArgVal", "ter:NoProfile"), "Profile does not exist"
         )
 
@@ -293,7 +292,7 @@ class OnvifSimulator:
 
     async def _get_network_interfaces(self, req: SoapRequest, _: web.Request) -> web.Response:
         if self.no_mac:
-            raise SoapFault(
+            raise SoapFaultError(
                 500, "env:Receiver", ("ter:ActionNotSupported",), "Network interfaces unavailable"
             )
         return _soap_response(device.network_interfaces(self.config, self.host), req)
@@ -354,7 +353,7 @@ class OnvifSimulator:
             child_text(req.body, "InitialTerminationTime"), now
         )
         if terminates_at is None or terminates_at <= now:
-            raise SoapFault(
+            raise SoapFaultError(
                 400,
                 "env:Sender",
                 ("wsnt:UnacceptableInitialTerminationTimeFault",),
@@ -367,7 +366,7 @@ class OnvifSimulator:
     def _subscription(self, http: web.Request) -> events.PullPointSubscription:
         subscription = self._events.get(http.match_info["ident"], self.camera_now())
         if subscription is None:
-            raise SoapFault(
+            raise SoapFaultError(
                 400,
                 "env:Sender",
                 ("wsrf-rw:ResourceUnknownFault",),
@@ -383,7 +382,7 @@ class OnvifSimulator:
         except ValueError:
             limit = 1
         if timeout is None:
-            raise SoapFault(400, "env:Sender", ("ter:InvalidArgVal",), "Invalid Timeout")
+            raise SoapFaultError(400, "env:Sender", ("ter:InvalidArgVal",), "Invalid Timeout")
         wait = min(timeout, events.MAX_PULL_WAIT).total_seconds()
         messages = await subscription.pull(limit, wait, self._closing)
         url = self._base_url(http) + SUBSCRIPTION_PATH + subscription.ident
@@ -394,7 +393,7 @@ class OnvifSimulator:
         now = self.camera_now()
         terminates_at = events.parse_termination(child_text(req.body, "TerminationTime"), now)
         if terminates_at is None or terminates_at <= now:
-            raise SoapFault(
+            raise SoapFaultError(
                 400,
                 "env:Sender",
                 ("wsnt:UnacceptableTerminationTimeFault",),
