@@ -393,7 +393,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--rounds", type=int, default=4, help="turns the servers take per level (fairness)"
     )
-    parser.add_argument("--max-batch-size", type=int, default=16)
+    parser.add_argument(
+        "--max-batch-size",
+        type=_batch_size,
+        default="auto",
+        help="our server's batch limit: auto (1 on CPU, 16 on CUDA) or a number",
+    )
     parser.add_argument("--max-batch-wait-ms", type=float, default=4)
     parser.add_argument("--image", type=Path, default=None, help="default: ultralytics bus.jpg")
     parser.add_argument("--servers", default=f"{OURS},{NAIVE}", help="which servers to run")
@@ -401,6 +406,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--start-timeout", type=float, default=180, help="server start, s")
     parser.add_argument("--python", default=sys.executable, help="interpreter for the servers")
     return parser.parse_args(argv)
+
+
+def _batch_size(text: str) -> str:
+    """``auto`` or a positive integer, passed to the server as it is."""
+    if text != "auto" and not (text.isdigit() and int(text) > 0):
+        raise argparse.ArgumentTypeError(f"expected auto or a positive integer, got {text!r}")
+    return text
 
 
 async def run(args: argparse.Namespace) -> str:

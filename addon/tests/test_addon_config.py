@@ -278,6 +278,8 @@ def test_defaults_become_the_intended_server_settings(
     assert (settings.tls_cert, settings.tls_key, settings.tls_client_ca) == (None, None, None)
     assert settings.labels is None
     assert settings.classes == ()
+    assert options["max_batch_size"] == "auto"
+    assert settings.max_batch_size is None  # the server's "auto": 1 on a CPU, 16 on CUDA
     for key in (
         "engine",
         "model",
@@ -285,7 +287,7 @@ def test_defaults_become_the_intended_server_settings(
         "half",
         "imgsz",
         "confidence",
-        "max_batch_size",
+        "cpu_threads",
         "max_batch_wait_ms",
         "max_queue",
         "decode_workers",
@@ -312,10 +314,11 @@ def test_every_other_value_reaches_the_server(
         "imgsz": 320,
         "confidence": 0.4,
         "classes": ["person", "car"],
-        "max_batch_size": 8,
+        "max_batch_size": "8",  # a string: the schema is a match() so that "auto" fits too
         "max_batch_wait_ms": 2.5,
         "max_queue": 64,
         "decode_workers": 3,
+        "cpu_threads": 2,
         "request_timeout": 5.5,
         "tls": "provided",
         "certfile": "my-chain.pem",
@@ -336,8 +339,17 @@ def test_every_other_value_reaches_the_server(
     assert settings.tls_client_ca == Path("/ssl/clients-ca.pem")
     assert settings.labels == Path(changes["labels"])
     assert settings.classes == ("person", "car")
+    assert settings.max_batch_size == 8
     for key, value in changes.items():
-        if key not in {"tls", "certfile", "keyfile", "client_ca", "labels", "classes"}:
+        if key not in {
+            "tls",
+            "certfile",
+            "keyfile",
+            "client_ca",
+            "labels",
+            "classes",
+            "max_batch_size",
+        }:
             assert getattr(settings, key) == value, key
 
 

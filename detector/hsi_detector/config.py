@@ -299,7 +299,7 @@ def _check_security(s: Settings) -> None:
     if not s.loopback_only and not s.key_digests:
         raise ConfigError(
             f"listening on {s.host} (beyond loopback) requires an API key "
-            "(--api-key, --api-key-file or HSI_API_KEY)"
+            "(HSI_API_KEY, --api-key-file or --api-key)"
         )
     if s.tls == "provided" and not (s.tls_cert and s.tls_key):
         raise ConfigError("--tls provided needs --tls-cert and --tls-key")

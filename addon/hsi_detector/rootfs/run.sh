@@ -52,6 +52,7 @@ args=(
     --max-batch-wait-ms "$(bashio::config 'max_batch_wait_ms')"
     --max-queue "$(bashio::config 'max_queue')"
     --decode-workers "$(bashio::config 'decode_workers')"
+    --cpu-threads "$(bashio::config 'cpu_threads')"
     --request-timeout "$(bashio::config 'request_timeout')"
     --tls "$(bashio::config 'tls')"
     --max-body-mb "$(bashio::config 'max_body_mb')"
