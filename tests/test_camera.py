@@ -7,14 +7,21 @@ from typing import Literal
 
 from homeassistant.components.camera import async_get_image, async_get_stream_source
 from homeassistant.components.camera.const import CameraEntityFeature
-from homeassistant.const import ATTR_SUPPORTED_FEATURES
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import ATTR_SUPPORTED_FEATURES, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.home_security_intel.const import CONF_PROFILES, DOMAIN
+from custom_components.home_security_intel.const import (
+    CONF_FRAME_SOURCE,
+    CONF_PROFILES,
+    DOMAIN,
+    FRAME_SOURCE_SNAPSHOT,
+)
 from custom_components.home_security_intel.onvif import normalize_mac
 from tests.support.onvif_sim import OnvifSimulator
 
@@ -172,3 +179,82 @@ async def test_snapshot_outage_logs_once(
     logs = [r for r in caplog.records if r.name == CAMERA_LOGGER]
     assert [r.levelno for r in logs] == [logging.WARNING, logging.INFO]
     assert setup_integration.data["password"] not in caplog.text
+
+
+async def test_deselected_profile_entity_is_removed_on_reload(
+    hass: HomeAssistant, config_entry: MockConfigEntry, onvif_sim: OnvifSimulator
+) -> None:
+    """Deselecting a profile in the options removes its camera entity; nothing else goes.
+
+    Entities of other platforms (even with a camera-kind unique id), camera entities of another
+    kind and another entry's camera entities are registered by hand: they stand for future
+    platforms and entries and must survive the clean-up.
+    """
+    registry = er.async_get(hass)
+    mac = normalize_mac(onvif_sim.config.mac)
+    tokens = [profile.token for profile in onvif_sim.config.profiles]
+    config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(config_entry, options={CONF_PROFILES: tokens})
+    other_entry = MockConfigEntry(domain=DOMAIN, unique_id="02:00:5e:10:00:99")
+    other_entry.add_to_hass(hass)
+    bystanders = [
+        registry.async_get_or_create(
+            "binary_sensor", DOMAIN, f"{mac}_camera_{tokens[1]}", config_entry=config_entry
+        ),
+        registry.async_get_or_create(
+            "camera", DOMAIN, f"{mac}_detections", config_entry=config_entry
+        ),
+        registry.async_get_or_create(
+            "camera", DOMAIN, f"02:00:5e:10:00:99_camera_{tokens[1]}", config_entry=other_entry
+        ),
+    ]
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    main_id, sub_id = _entity_id(hass, onvif_sim, 0), _entity_id(hass, onvif_sim, 1)
+
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_FRAME_SOURCE: FRAME_SOURCE_SNAPSHOT, CONF_PROFILES: [tokens[0]]}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()  # the options flow reloads the entry
+
+    assert config_entry.state is ConfigEntryState.LOADED
+    assert registry.async_get(sub_id) is None
+    assert hass.states.get(sub_id) is None
+    assert _entity_id(hass, onvif_sim, 0) == main_id
+    state = hass.states.get(main_id)
+    assert state is not None
+    assert state.state != STATE_UNAVAILABLE
+    for bystander in bystanders:
+        assert registry.async_get(bystander.entity_id) == bystander
+
+    # Selecting it again brings the entity back.
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_FRAME_SOURCE: FRAME_SOURCE_SNAPSHOT, CONF_PROFILES: tokens}
+    )
+    await hass.async_block_till_done()
+    assert hass.states.get(_entity_id(hass, onvif_sim, 1)) is not None
+
+
+async def test_selected_profile_the_camera_lost_keeps_its_entity(
+    hass: HomeAssistant, config_entry: MockConfigEntry, onvif_sim: OnvifSimulator
+) -> None:
+    """A profile still chosen but not reported now (a camera hiccup) is not deselected."""
+    registry = er.async_get(hass)
+    mac = normalize_mac(onvif_sim.config.mac)
+    config_entry.add_to_hass(hass)
+    kept = registry.async_get_or_create(
+        "camera", DOMAIN, f"{mac}_camera_gone", config_entry=config_entry
+    )
+    dropped = registry.async_get_or_create(
+        "camera", DOMAIN, f"{mac}_camera_old", config_entry=config_entry
+    )
+    hass.config_entries.async_update_entry(config_entry, options={CONF_PROFILES: ["gone"]})
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert registry.async_get(kept.entity_id) == kept
+    assert registry.async_get(dropped.entity_id) is None
+    _entity_id(hass, onvif_sim, 0)  # the first profile stands in

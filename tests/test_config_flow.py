@@ -27,6 +27,7 @@ from homeassistant.config_entries import (
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.service_info.dhcp import DhcpServiceInfo
+import probatio
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import pytest_socket
@@ -232,6 +233,31 @@ def suggested(result: ConfigFlowResult, field: str) -> Any:
     raise AssertionError(f"no field {field}")
 
 
+def schema_of(result: ConfigFlowResult) -> list[Any]:
+    """The markers of a form's schema."""
+    schema = result["data_schema"]
+    assert schema is not None
+    return list(schema.schema)
+
+
+def assert_password_optional_and_blank(result: ConfigFlowResult) -> None:
+    """The reconfigure form may be sent without a password and never shows the stored one."""
+    (marker,) = (marker for marker in schema_of(result) if marker == CONF_PASSWORD)
+    assert isinstance(marker, probatio.Optional)
+    assert not marker.description
+    assert marker.default is probatio.UNDEFINED
+
+
+def suggested_default(result: ConfigFlowResult, field: str) -> Any:
+    """The default a form offers for ``field``."""
+    schema = result["data_schema"]
+    assert schema is not None
+    for marker in schema.schema:
+        if marker == field:
+            return marker.default()
+    raise AssertionError(f"no field {field}")
+
+
 async def start_user_flow(hass: HomeAssistant, scan: FakeScan) -> ConfigFlowResult:
     """Start onboarding, let the scan finish, and return the step it leads to."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
@@ -306,8 +332,19 @@ async def test_discovered_camera_onboards(
 async def test_nothing_found_goes_to_manual_and_titles_with_model(
     hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator
 ) -> None:
-    """An empty scan leads straight to the address form; the title is the camera's model."""
-    result = await manual_to_credentials(hass, scan, onvif_sim.host, onvif_sim.port)
+    """An empty scan leads straight to the address form, which says so; titled with the model."""
+    result = await start_user_flow(hass, scan)
+    assert result["step_id"] == "manual"
+    assert result["description_placeholders"] == {"found": "0"}
+    assert "{found}" in STRINGS["config"]["step"]["manual"]["description"]
+    assert result["errors"] == {}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: f" {onvif_sim.host} ", CONF_PORT: float(onvif_sim.port)}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "credentials"
+    # The address was probed without credentials before they were asked for.
+    assert onvif_sim.requests == ["GetSystemDateAndTime"]
     assert result["description_placeholders"] == {
         "name": "127.0.0.1",
         "host": f"127.0.0.1:{onvif_sim.port}",
@@ -346,6 +383,7 @@ async def test_pick_enter_manually(
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "manual"
+    assert result["description_placeholders"] == {"found": "1"}
     assert suggested(result, CONF_HOST) is None
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_HOST: onvif_sim.host, CONF_PORT: onvif_sim.port}
@@ -391,6 +429,7 @@ async def test_only_configured_cameras_found_goes_to_manual(
     scan.cameras = [found(onvif_sim)]
     result = await start_user_flow(hass, scan)
     assert result["step_id"] == "manual"
+    assert result["description_placeholders"] == {"found": "0"}  # new cameras only
     assert config_entry.data == expected_data(onvif_sim)
 
 
@@ -554,6 +593,158 @@ async def test_camera_found_at_new_address_updates_entry(
     assert len(hass.config_entries.async_entries(DOMAIN)) == 1
 
 
+# -------------------------------------------------------------------------- address checks
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "8897",
+        "http://127.0.0.1",
+        "127.0.0.1/onvif/device_service",
+        "127.0.0.1:8080",
+        "cam lan",
+        "-cam.lan",
+        "cam_1.lan",
+        "10.0.0.256",
+        "[127.0.0.1",
+    ],
+)
+async def test_manual_malformed_host_is_refused_on_the_address_form(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator, host: str
+) -> None:
+    """A host that is no address is named on the form that has the host field; nothing is sent."""
+    result = await start_user_flow(hass, scan)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: host, CONF_PORT: onvif_sim.port}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "manual"
+    assert result["errors"] == {CONF_HOST: "invalid_host"}
+    assert suggested(result, CONF_HOST) == host  # the user's text, to correct
+    assert onvif_sim.requests == []
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: onvif_sim.host, CONF_PORT: onvif_sim.port}
+    )
+    assert result["step_id"] == "credentials"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == expected_data(onvif_sim)
+
+
+LONGEST_NAME = ".".join(["abcdefghi"] * 25) + ".lan"  # 253 characters, the most DNS allows
+
+
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [
+        ("192.168.1.20", "192.168.1.20"),
+        (" 192.168.1.20 ", "192.168.1.20"),
+        ("::1", "::1"),
+        ("[fe80:0::1]", "fe80::1"),
+        ("cam.lan", "cam.lan"),
+        ("Front-Door-1.example.com.", "Front-Door-1.example.com."),
+        ("1cam", "1cam"),
+        ("a" * 63 + ".lan", "a" * 63 + ".lan"),
+        ("8897", None),
+        ("1.2.3.4.5", None),
+        ("a" * 64 + ".lan", None),
+        pytest.param(".".join(["abcdefghi"] * 25) + ".lan", LONGEST_NAME, id="253-chars"),
+        pytest.param(".".join(["abcdefghi"] * 25) + ".lan0", None, id="254-chars"),
+        ("cam..lan", None),
+        ("cam-.lan", None),
+        ("", None),
+        ("http://cam.lan", None),
+        ("cam.lan:80", None),
+        ("[::1]:80", None),
+        ("k\N{KELVIN SIGN}am.lan", None),
+    ],
+)
+def test_normalize_host(text: str, stored: str | None) -> None:
+    """IP literals (IPv6 without brackets) and RFC 1123 names pass; everything else is refused."""
+    assert config_flow.normalize_host(text) == stored
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"), [("offline", "cannot_connect"), ("not_onvif", "not_onvif")]
+)
+async def test_manual_address_is_probed_before_credentials(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator, fault: str, error: str
+) -> None:
+    """An address where no ONVIF camera answers is reported where it can be corrected."""
+    result = await start_user_flow(hass, scan)
+    setattr(onvif_sim, fault, True)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: onvif_sim.host, CONF_PORT: onvif_sim.port}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "manual"
+    assert result["errors"] == {"base": error}
+    assert suggested(result, CONF_HOST) == onvif_sim.host
+    assert suggested_default(result, CONF_PORT) == onvif_sim.port
+
+    setattr(onvif_sim, fault, False)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: onvif_sim.host, CONF_PORT: onvif_sim.port}
+    )
+    assert result["step_id"] == "credentials"
+
+
+async def test_manual_dead_address_then_the_right_one(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator
+) -> None:
+    """Nothing listening at the typed address: cannot_connect on the address form."""
+    result = await start_user_flow(hass, scan)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: DEAD_HOST, CONF_PORT: onvif_sim.port}
+    )
+    assert result["step_id"] == "manual"
+    assert result["errors"] == {"base": "cannot_connect"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: onvif_sim.host, CONF_PORT: onvif_sim.port}
+    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == expected_data(onvif_sim)
+
+
+async def test_manual_probe_of_camera_that_locks_its_clock(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator
+) -> None:
+    """A camera that wants credentials even for its clock is ONVIF: on to the credentials."""
+    onvif_sim.preauth_operations.discard("GetSystemDateAndTime")
+    result = await manual_to_credentials(hass, scan, onvif_sim.host, onvif_sim.port)
+    assert result["errors"] == {}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == expected_data(onvif_sim)
+
+
+async def test_manual_probe_unexpected_error_is_unknown(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in the probe gives "unknown" on the address form and a logged trace.
+
+    No camera makes the probe raise something unexpected, so ``async_probe`` is replaced here.
+    """
+    result = await start_user_flow(hass, scan)
+    with patch.object(OnvifCamera, "async_probe", side_effect=RuntimeError("probe bug")):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_HOST: onvif_sim.host, CONF_PORT: onvif_sim.port}
+        )
+    assert result["step_id"] == "manual"
+    assert result["errors"] == {"base": "unknown"}
+    assert any(
+        r.levelno == logging.ERROR and "Unexpected error while probing" in r.getMessage()
+        for r in caplog.records
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: onvif_sim.host, CONF_PORT: onvif_sim.port}
+    )
+    assert result["step_id"] == "credentials"
+
+
 # ----------------------------------------------------------------------------------------- DHCP
 
 
@@ -704,6 +895,80 @@ async def test_reconfigure_to_a_different_camera_aborts(
     assert setup_integration.unique_id == SIM_MAC
 
 
+async def test_reconfigure_port_only_keeps_the_stored_password(
+    hass: HomeAssistant,
+    setup_integration: MockConfigEntry,
+    onvif_sim: OnvifSimulator,
+    moved_sim: OnvifSimulator,
+) -> None:
+    """An empty password keeps the stored one, which the camera must still accept."""
+    result = await setup_integration.start_reconfigure_flow(hass)
+    assert_password_optional_and_blank(result)
+    # The frontend leaves an empty optional field out; an API client may send "".
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_HOST: moved_sim.host, CONF_PORT: moved_sim.port, CONF_USERNAME: "admin"},
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert setup_integration.data == expected_data(moved_sim)
+    await hass.async_block_till_done()
+    assert state(setup_integration) is ConfigEntryState.LOADED
+
+    result = await setup_integration.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_HOST: onvif_sim.host, CONF_PORT: onvif_sim.port, **creds(onvif_sim, "")},
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert setup_integration.data == expected_data(onvif_sim)
+
+
+async def test_reconfigure_still_checks_the_password(
+    hass: HomeAssistant, setup_integration: MockConfigEntry, onvif_sim: OnvifSimulator
+) -> None:
+    """A stored password the camera no longer accepts, or a wrong new one: invalid_auth."""
+    stored = setup_integration.data[CONF_PASSWORD]
+    onvif_sim.config.password = NEW_PASSWORD
+    result = await setup_integration.start_reconfigure_flow(hass)
+    address = {CONF_HOST: onvif_sim.host, CONF_PORT: onvif_sim.port}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**address, CONF_USERNAME: "admin"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert_password_optional_and_blank(result)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**address, **creds(onvif_sim, "still-wrong")}
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert setup_integration.data[CONF_PASSWORD] == stored
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**address, **creds(onvif_sim, NEW_PASSWORD)}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert setup_integration.data[CONF_PASSWORD] == NEW_PASSWORD
+
+
+@pytest.mark.parametrize("host", ["8897", "http://127.0.0.1", "127.0.0.1:8080"])
+async def test_reconfigure_malformed_host(
+    hass: HomeAssistant, setup_integration: MockConfigEntry, onvif_sim: OnvifSimulator, host: str
+) -> None:
+    """A host that is no address is named on the field; the camera is not asked, nothing saved."""
+    onvif_sim.requests.clear()
+    result = await setup_integration.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: host, CONF_PORT: onvif_sim.port, **creds(onvif_sim)}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_HOST: "invalid_host"}
+    assert suggested(result, CONF_HOST) == host
+    assert "GetNetworkInterfaces" not in onvif_sim.requests  # asked only when connecting
+    assert setup_integration.data == expected_data(onvif_sim)
+
+
 # -------------------------------------------------------------------------------------- options
 
 
@@ -731,6 +996,17 @@ async def test_options_choose_profiles_and_frame_source(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_PROFILES: "no_profiles"}
     assert suggested(result, CONF_FRAME_SOURCE) == FRAME_SOURCE_RTSP
+    # The user's own (empty) choice comes back, not a re-checked profile beside the error.
+    assert suggested(result, CONF_PROFILES) == []
+    assert STRINGS["options"]["error"]["no_profiles"] == "Choose at least one camera entity."
+    assert STRINGS["options"]["step"]["init"]["data"][CONF_PROFILES] == "Camera entities"
+
+    # A form that leaves the empty optional field out entirely is refused the same way.
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_FRAME_SOURCE: FRAME_SOURCE_RTSP}
+    )
+    assert result["errors"] == {CONF_PROFILES: "no_profiles"}
+    assert suggested(result, CONF_PROFILES) == []
 
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],

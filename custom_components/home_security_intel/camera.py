@@ -7,13 +7,15 @@ from typing import override
 
 from homeassistant.components.camera import Camera
 from homeassistant.components.camera.const import CameraEntityFeature
-from homeassistant.core import HomeAssistant
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import CONF_PROFILES
+from .const import CONF_PROFILES, DOMAIN
 from .coordinator import CameraCoordinator
 from .data import HsiConfigEntry
-from .entity import HsiEntity
+from .entity import HsiEntity, entity_unique_id
 from .onvif import OnvifError, VideoProfile
 
 _LOGGER = logging.getLogger(__name__)
@@ -30,16 +32,44 @@ def selected_profiles(entry: HsiConfigEntry) -> list[VideoProfile]:
     return chosen or list(profiles[:1])
 
 
+def profile_key(token: str) -> str:
+    """The key of a profile's camera entity within its camera (see entity_unique_id)."""
+    return f"camera_{token}"
+
+
+@callback
+def async_remove_deselected(hass: HomeAssistant, entry: HsiConfigEntry, keep: set[str]) -> None:
+    """Drop this entry's profile camera entities whose profile token is not in ``keep``.
+
+    Only camera-platform entities of this integration and entry whose unique id is of the
+    profile kind are touched: other platforms' (and other kinds of camera) entities are not ours.
+    """
+    registry = er.async_get(hass)
+    prefix = entity_unique_id(entry.runtime_data.coordinator.device_unique_id, profile_key(""))
+    for registered in er.async_entries_for_config_entry(registry, entry.entry_id):
+        if (
+            registered.domain == Platform.CAMERA
+            and registered.platform == DOMAIN
+            and registered.unique_id.startswith(prefix)
+            and registered.unique_id.removeprefix(prefix) not in keep
+        ):
+            _LOGGER.debug("Removing %s: its profile is no longer selected", registered.entity_id)
+            registry.async_remove(registered.entity_id)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: HsiConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add a camera entity for each selected profile."""
+    """Add a camera entity for each selected profile; remove those of deselected profiles."""
     coordinator = entry.runtime_data.coordinator
-    async_add_entities(
-        HsiCameraEntity(coordinator, profile) for profile in selected_profiles(entry)
-    )
+    selected = selected_profiles(entry)
+    # A profile still chosen in the options keeps its entity even while the camera does not
+    # report it (the entity then shows as unavailable); only deselecting it removes the entity.
+    keep = {profile.token for profile in selected} | set(entry.options.get(CONF_PROFILES) or ())
+    async_remove_deselected(hass, entry, keep)
+    async_add_entities(HsiCameraEntity(coordinator, profile) for profile in selected)
 
 
 class HsiCameraEntity(HsiEntity, Camera):
@@ -49,7 +79,7 @@ class HsiCameraEntity(HsiEntity, Camera):
 
     def __init__(self, coordinator: CameraCoordinator, profile: VideoProfile) -> None:
         """Create the entity for one profile of the coordinator's camera."""
-        HsiEntity.__init__(self, coordinator, f"camera_{profile.token}")
+        HsiEntity.__init__(self, coordinator, profile_key(profile.token))
         Camera.__init__(self)
         self._profile = profile
         self._attr_translation_placeholders = {"profile_name": profile.name}

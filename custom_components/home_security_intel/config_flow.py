@@ -1,17 +1,19 @@
 """Config flow: find an ONVIF camera, prove its credentials for real, keep its entry current.
 
 Onboarding is ``user`` (a WS-Discovery scan shown as progress) -> ``pick`` a found camera or
-``manual`` address -> ``credentials``, checked by connecting with the integration's own ONVIF
-client. DHCP moves a known camera to its new address; ``reauth`` and ``reconfigure`` refresh an
-entry's credentials and address; the options flow chooses the frame source and which media
-profiles get a camera entity.
+``manual`` address (syntax-checked, then probed without credentials) -> ``credentials``, checked by
+connecting with the integration's own ONVIF client. DHCP moves a known camera to its new address;
+``reauth`` and ``reconfigure`` refresh an entry's credentials and address; the options flow
+chooses the frame source and which media profiles get a camera entity.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+import ipaddress
 import logging
+import re
 from typing import TYPE_CHECKING, Any, override
 
 from homeassistant.config_entries import (
@@ -73,6 +75,9 @@ MANUAL_ENTRY = "manual"
 # Between a thing's name and its details in selector labels.
 LABEL_SEPARATOR = " \N{EN DASH} "
 
+# One RFC 1123 host name label: letters, digits and inner hyphens, at most 63 characters.
+_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
 _HOST_SELECTOR = TextSelector(TextSelectorConfig(autocomplete="off"))
 _PORT_SELECTOR = NumberSelector(
     NumberSelectorConfig(min=1, max=65535, step=1, mode=NumberSelectorMode.BOX)
@@ -93,6 +98,28 @@ def profile_label(profile: VideoProfile) -> str:
     """How a media profile is shown in the options: ``name - WxH encoding``."""
     details = f"{profile.width}x{profile.height} {profile.encoding}"
     return f"{profile.name}{LABEL_SEPARATOR}{details}"
+
+
+def normalize_host(text: str) -> str | None:
+    """The host as stored, or None when ``text`` is neither an IP address nor a host name.
+
+    Accepts an IPv4 or IPv6 literal (IPv6 also in brackets, stored without them) or an RFC 1123
+    host name; refuses schemes, paths, ports and whitespace, which the user must remove, not us.
+    """
+    host = text.strip()
+    literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        return str(ipaddress.ip_address(literal))
+    except ValueError:
+        pass
+    name = host.removesuffix(".")
+    labels = name.split(".")
+    if len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return None
+    # RFC 1123 2.1: the top-level label is never all digits, so "8897" or "10.0.0.256" is no name.
+    if labels[-1].isdigit():
+        return None
+    return host
 
 
 def _address_key(host: str, port: int) -> str:
@@ -149,6 +176,24 @@ async def async_probe_camera(
     finally:
         await camera.async_close()
     return error
+
+
+async def async_probe_address(host: str, port: int) -> str | None:
+    """Check, before asking for credentials, that an ONVIF device answers; None or an error key."""
+    camera = OnvifCamera(host, port, "", "")
+    try:
+        await camera.async_probe()
+    except NotOnvif:
+        return "not_onvif"
+    except CannotConnect:
+        return "cannot_connect"
+    # As in async_probe_camera: a bug must not leave a dead form; the trace is logged.
+    except Exception:
+        _LOGGER.exception("Unexpected error while probing the ONVIF camera at %s:%s", host, port)
+        return "unknown"
+    finally:
+        await camera.async_close()
+    return None
 
 
 class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -234,15 +279,30 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
     async def async_step_manual(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Ask for the camera's address when it was not found, or the user prefers to type it."""
+        """Ask for the camera's address when it was not found, or the user prefers to type it.
+
+        The address is checked here, without credentials, so a wrong one is fixed on this form
+        rather than reported on the credentials form, which has no address field.
+        """
+        errors: dict[str, str] = {}
+        host: str | None = None
+        port = DEFAULT_PORT
         if user_input is not None:
-            self._host = user_input[CONF_HOST].strip()
-            self._port = int(user_input[CONF_PORT])
-            self._name = None
-            return await self.async_step_credentials()
+            port = int(user_input[CONF_PORT])
+            host = normalize_host(user_input[CONF_HOST])
+            if host is None:
+                host = user_input[CONF_HOST]
+                errors[CONF_HOST] = "invalid_host"
+            elif error := await async_probe_address(host, port):
+                errors["base"] = error
+            else:
+                self._host, self._port, self._name = host, port, None
+                return await self.async_step_credentials()
         return self.async_show_form(
             step_id="manual",
-            data_schema=probatio.Schema(_address_schema(None, DEFAULT_PORT)),
+            data_schema=probatio.Schema(_address_schema(host, port)),
+            errors=errors,
+            description_placeholders={"found": str(len(self._discovered))},
         )
 
     async def async_step_credentials(
@@ -334,30 +394,40 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change address and credentials of the camera; it must still be the same camera."""
+        """Change address and credentials of the camera; it must still be the same camera.
+
+        An empty password keeps the stored one, so changing only the port needs no re-typing; the
+        camera still has to accept the credentials before anything is saved.
+        """
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         values: Mapping[str, Any] = entry.data
         if user_input is not None:
-            values = user_input = {
-                CONF_HOST: user_input[CONF_HOST].strip(),
+            host = normalize_host(user_input[CONF_HOST])
+            values = {
+                CONF_HOST: host or user_input[CONF_HOST],
                 CONF_PORT: int(user_input[CONF_PORT]),
                 CONF_USERNAME: user_input[CONF_USERNAME],
-                CONF_PASSWORD: user_input[CONF_PASSWORD],
+                CONF_PASSWORD: user_input.get(CONF_PASSWORD) or entry.data[CONF_PASSWORD],
             }
-            result = await async_probe_camera(**user_input)
-            if isinstance(result, str):
+            if host is None:
+                errors[CONF_HOST] = "invalid_host"
+            elif isinstance(result := await async_probe_camera(**values), str):
                 errors["base"] = result
             else:
                 await self.async_set_unique_id(result[1], raise_on_progress=False)
                 self._abort_if_unique_id_mismatch()
-                return self.async_update_reload_and_abort(entry, data_updates=user_input)
+                return self.async_update_reload_and_abort(entry, data_updates=values)
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=probatio.Schema(
                 {
                     **_address_schema(values[CONF_HOST], values[CONF_PORT]),
-                    **_credentials_schema(values[CONF_USERNAME]).schema,
+                    probatio.Required(
+                        CONF_USERNAME, description={"suggested_value": values[CONF_USERNAME]}
+                    ): _USERNAME_SELECTOR,
+                    # Never suggested: the stored password is not sent back to the browser.
+                    probatio.Optional(CONF_PASSWORD): _PASSWORD_SELECTOR,
                 }
             ),
             errors=errors,
@@ -383,11 +453,17 @@ class HsiOptionsFlow(OptionsFlowWithReload):
             errors[CONF_PROFILES] = "no_profiles"
 
         offered = {profile.token for profile in profiles}
-        current = user_input or entry.options
+        if user_input is not None:
+            # Show the user's own choice back (here: none), next to the error that refers to it.
+            current: Mapping[str, Any] = user_input
+            fallback: list[str] = []
+        else:
+            # Stored tokens the camera no longer has are dropped; the first profile stands in, as
+            # it does for the entities.
+            current, fallback = entry.options, [profiles[0].token]
         suggested = {
             CONF_FRAME_SOURCE: current.get(CONF_FRAME_SOURCE, DEFAULT_FRAME_SOURCE),
-            CONF_PROFILES: [t for t in current.get(CONF_PROFILES, []) if t in offered]
-            or [profiles[0].token],
+            CONF_PROFILES: [t for t in current.get(CONF_PROFILES, []) if t in offered] or fallback,
         }
         schema = probatio.Schema(
             {

@@ -188,8 +188,17 @@ class MicroBatcher:
             live = [item for item in batch if not item.cancelled]
             if live:
                 self._infer(live)
-            with self._cond:
-                self._busy = bool(self._queue)
+            else:
+                self._note_load()
+
+    def _note_load(self) -> None:
+        """Remember whether images arrived during the pass that just ended.
+
+        Called before the pass's answers are delivered: a client that sends its next image as soon
+        as it has its answer is one camera, not load, and must not wait for a top-up.
+        """
+        with self._cond:
+            self._busy = bool(self._queue)
 
     def _fail(self, batch: list[_Item], failure: str) -> None:
         _LOGGER.error("inference failed for a batch of %d: %s", len(batch), failure)
@@ -203,9 +212,11 @@ class MicroBatcher:
             results = self._engine.infer([item.pixels for item in batch], floor)
         # Any engine failure must answer the requests waiting on it rather than end the thread.
         except Exception as err:  # noqa: BLE001
+            self._note_load()
             self._fail(batch, type(err).__name__)
             return
         done = time.perf_counter()
+        self._note_load()
         inference_ms = (done - start) * 1000
         if self._on_batch is not None:
             self._on_batch(len(batch), done - start)

@@ -414,3 +414,115 @@ async def test_slow_snapshot_is_cannot_connect(onvif_sim: OnvifSimulator) -> Non
             await client.async_get_snapshot(info.profiles[0])
     finally:
         await client.async_close()
+
+
+# --------------------------------------------------------------------- probe without credentials
+
+
+async def _probe(client: OnvifCamera) -> None:
+    try:
+        await client.async_probe()
+    finally:
+        await client.async_close()
+
+
+@pytest.mark.parametrize("password", ["", "not-the-password"])
+async def test_probe_asks_only_for_the_clock(onvif_sim: OnvifSimulator, password: str) -> None:
+    """One unauthenticated GetSystemDateAndTime; the (missing or wrong) credentials play no part."""
+    await _probe(OnvifCamera(onvif_sim.host, onvif_sim.port, "", password))
+
+    assert onvif_sim.requests == ["GetSystemDateAndTime"]
+
+
+@pytest.mark.parametrize("fault_status", [400, 401])
+async def test_probe_auth_fault_still_means_onvif(
+    onvif_sim: OnvifSimulator, fault_status: int
+) -> None:
+    """A camera that wants credentials even for its clock answers with an ONVIF auth fault."""
+    onvif_sim.preauth_operations.discard("GetSystemDateAndTime")
+    onvif_sim.auth_fault_status = fault_status
+    # The same camera refuses a real connection without credentials: the fault is real.
+    await _expect(OnvifCamera(onvif_sim.host, onvif_sim.port, "", ""), InvalidAuth)
+    onvif_sim.requests.clear()
+
+    await _probe(OnvifCamera(onvif_sim.host, onvif_sim.port, "", ""))
+
+    assert onvif_sim.requests == ["GetSystemDateAndTime"]
+
+
+@pytest.mark.parametrize("switch", ["malformed_xml", "not_onvif"])
+async def test_probe_not_onvif(onvif_sim: OnvifSimulator, switch: str) -> None:
+    setattr(onvif_sim, switch, True)
+
+    with pytest.raises(NotOnvif):
+        await _probe(camera_for(onvif_sim))
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (200, "<html><body>Router admin</body></html>"),
+        (200, ""),
+        (500, "Internal error"),
+        (
+            200,
+            '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"'
+            ' xmlns:tds="http://www.onvif.org/ver10/device/wsdl"><s:Body>'
+            "<tds:GetSystemDateAndTimeResponse/></s:Body></s:Envelope>",
+        ),
+    ],
+    ids=["html", "empty", "http-500", "soap-without-clock"],
+)
+async def test_probe_plain_web_server_is_not_onvif(status: int, body: str) -> None:
+    async def answer(_: web.Request) -> web.Response:
+        return web.Response(text=body, status=status, content_type="application/soap+xml")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        with pytest.raises(NotOnvif):
+            await _probe(OnvifCamera("127.0.0.1", port, "", ""))
+    finally:
+        await runner.cleanup()
+
+
+async def test_probe_nothing_listening_is_cannot_connect() -> None:
+    with pytest.raises(CannotConnect, match=r"127\.0\.0\.1"):
+        await _probe(OnvifCamera("127.0.0.1", free_port(), "", ""))
+
+
+async def test_probe_slow_camera_is_cannot_connect(onvif_sim: OnvifSimulator) -> None:
+    onvif_sim.delay = 3.0
+
+    with pytest.raises(CannotConnect):
+        await _probe(camera_for(onvif_sim, timeout=0.3))
+
+
+@pytest.mark.parametrize("host", ["8897", "[::1"])
+async def test_address_that_is_no_url_is_cannot_connect(host: str) -> None:
+    """A host the HTTP client cannot even form a URL from is a connection problem, not "no ONVIF".
+
+    Nothing is sent: aiohttp refuses the URL before opening a socket.
+    """
+    with pytest.raises(CannotConnect, match="not form a valid URL"):
+        await _probe(OnvifCamera(host, 80, "", ""))
+    await _expect(OnvifCamera(host, 80, "admin", "pw"), CannotConnect)
+
+
+async def test_probe_leaves_a_connection_alone(
+    camera: OnvifCamera, onvif_sim: OnvifSimulator
+) -> None:
+    """The probe uses a device of its own; the connected session keeps working."""
+    await camera.async_connect()
+    onvif_sim.requests.clear()
+
+    await camera.async_probe()
+    await camera.async_check_alive()
+
+    assert onvif_sim.requests == ["GetSystemDateAndTime", "GetDeviceInformation"]
+    assert camera.info is not None

@@ -45,6 +45,11 @@ CASES: list[tuple[BaseException, type[OnvifError]]] = [
     (aiohttp.ServerDisconnectedError(SECRET), CannotConnect),
     (ConnectionRefusedError(SECRET), CannotConnect),
     (aiohttp.ClientPayloadError(SECRET), NotOnvif),
+    # The address itself makes no URL (host "8897"): nothing answered, so not "no ONVIF".
+    (aiohttp.InvalidUrlClientError(SECRET), CannotConnect),
+    (aiohttp.InvalidURL(SECRET), CannotConnect),
+    # The camera redirected to something that is no URL: its answer is at fault.
+    (aiohttp.InvalidUrlRedirectClientError(SECRET), NotOnvif),
     (AttributeError(SECRET), NotOnvif),
     (KeyError(SECRET), NotOnvif),
     (NotOnvif("passes through"), NotOnvif),

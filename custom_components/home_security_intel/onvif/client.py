@@ -22,7 +22,7 @@ from onvif.util import is_auth_error, normalize_url
 from zeep.exceptions import Fault
 
 from .error_mapping import mapped_errors
-from .errors import NotOnvif, NoVideoProfile, SnapshotError, UnsafeUri
+from .errors import InvalidAuth, NotOnvif, NoVideoProfile, SnapshotError, UnsafeUri
 from .models import CameraInfo, RefusedUri, VideoProfile
 from .parsing import clock_skew_seconds, identity_from, mac_from_interfaces, video_profiles
 from .snapshot import SnapshotFetcher
@@ -238,6 +238,28 @@ class OnvifCamera:
             )
             refused.append(RefusedUri(token, kind, err.uri_host or uri_host(uri), err.reason))
             return None
+
+    async def async_probe(self) -> None:
+        """Check, without credentials, that an ONVIF device answers at the address.
+
+        One unauthenticated GetSystemDateAndTime; raises CannotConnect when nothing answers and
+        NotOnvif when something answers but not as ONVIF. A camera that wants credentials even
+        for its clock answers with an authentication fault: that is an ONVIF answer, so success.
+        """
+        # A device of its own, without credentials: the probe must not disturb a connected one.
+        device = ONVIFCamera(self.host, self.port, None, None, self._wsdl_dir, no_cache=True)
+        try:
+            async with mapped_errors(self.host, "loading the ONVIF WSDL", None):
+                devicemgmt = await device.create_devicemgmt_service()
+            async with mapped_errors(self.host, "reading the clock", self._timeout):
+                answer = await devicemgmt.authless_GetSystemDateAndTime()
+        except InvalidAuth:
+            _LOGGER.debug("%s: the camera wants credentials even for its clock", self.host)
+            return
+        finally:
+            await device.close()
+        if answer is None:
+            raise NotOnvif(f"{self.host}: empty answer to GetSystemDateAndTime")
 
     async def async_check_alive(self) -> None:
         """Make one cheap authenticated call (GetDeviceInformation); connects first if needed."""

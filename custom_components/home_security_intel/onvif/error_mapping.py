@@ -60,6 +60,12 @@ async def mapped_errors(
         # The library's catch-all, e.g. "device doesn't support service: media".
         _LOGGER.debug("%s: ONVIF library error while %s: %s", host, step, type(err).__name__)
         raise NotOnvif(f"{host}: the device is not a usable ONVIF camera ({step})") from err
+    except aiohttp.InvalidUrlRedirectClientError as err:
+        # The camera redirected to an address that is no URL: its answer is at fault.
+        raise NotOnvif(f"{host}: the answer while {step} redirects to an invalid URL") from err
+    except aiohttp.InvalidURL as err:
+        # The address itself (e.g. host "8897") makes no URL: nothing was sent, nothing answered.
+        raise CannotConnect(f"{host}: the address does not form a valid URL") from err
     except (aiohttp.ClientConnectionError, OSError) as err:
         raise CannotConnect(f"{host}: cannot connect ({type(err).__name__})") from err
     except aiohttp.ClientError as err:

@@ -1,6 +1,9 @@
 """Run the simulated ONVIF camera as a demo device until interrupted.
 
-    python -m tests.support.onvif_sim --host 127.0.0.1 --port 8899 --password secret [--announce]
+    HSI_SIM_PASSWORD=secret python -m tests.support.onvif_sim --host 127.0.0.1 --port 8899 \
+        [--announce]
+
+The password comes from HSI_SIM_PASSWORD (or --password, which `ps` shows to every local user).
 
 `--announce` also publishes it by WS-Discovery so ONVIF discovery (e.g. Home Assistant's) finds it.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 
@@ -24,7 +28,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind and advertise")
     parser.add_argument("--port", type=int, default=8899, help="HTTP port (0 = any free port)")
     parser.add_argument("--username", default=defaults.username)
-    parser.add_argument("--password", default=defaults.password)
+    parser.add_argument(
+        "--password", default=os.environ.get("HSI_SIM_PASSWORD") or defaults.password
+    )
     parser.add_argument("--serial", default=defaults.serial)
     parser.add_argument("--mac", default=defaults.mac)
     parser.add_argument("--announce", action="store_true", help="publish via WS-Discovery")
@@ -59,10 +65,10 @@ async def serve(args: argparse.Namespace) -> None:
     if args.announce:
         announcer = Announcer(simulator)
         await asyncio.to_thread(announcer.start)
-    # A demo tool talks to its operator on stdout, credentials included, on purpose.
+    # The password is not printed: this line ends up in log files.
     print(
         f"ONVIF simulator ready: host={simulator.host} port={simulator.port} "
-        f"username={config.username} password={config.password} "
+        f"username={config.username} "
         f"device_service={simulator.url}/onvif/device_service "
         f"announce={'yes' if announcer else 'no'}",
         flush=True,
