@@ -1,0 +1,174 @@
+"""End to end: ``scripts/develop`` runs a real Home Assistant that onboards the demo camera.
+
+Drives the same REST API the frontend uses: onboarding, the config flow (scan, manual address,
+wrong then right password), the camera entity and its image. Slow (Home Assistant starts for
+real), so there is one test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import contextlib
+import json
+import os
+from pathlib import Path
+import signal
+import socket
+import subprocess
+import time
+from typing import Any
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+PASSWORD = "develop-e2e-password"  # the demo camera's, made up for this test
+START_TIMEOUT = 600.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class HomeAssistantApi:
+    """A tiny client of Home Assistant's REST API, as the frontend uses it."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.token: str | None = None
+
+    def call(self, method: str, path: str, data: Any = None, *, form: bool = False) -> Any:
+        headers = {}
+        body = None
+        if data is not None:
+            if form:
+                body = urllib.parse.urlencode(data).encode()
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+            else:
+                body = json.dumps(data).encode()
+                headers["Content-Type"] = "application/json"
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(self.base + path, body, headers, method=method)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            raw = response.read()
+            if response.headers.get("Content-Type", "").startswith("image/"):
+                return raw
+            return json.loads(raw or b"null")
+
+
+@pytest.fixture
+def develop(socket_enabled: None, tmp_path: Path) -> Iterator[HomeAssistantApi]:
+    """scripts/develop on free ports in a temporary folder; stopped with its whole process group."""
+    folder = tmp_path
+    ha_port, camera_port = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "HSI_DEVELOP_DIR": str(folder),
+        "HSI_HA_PORT": str(ha_port),
+        "HSI_CAMERA_PORT": str(camera_port),
+        "HSI_CAMERA_PASSWORD": PASSWORD,
+    }
+    log = (folder / "develop.log").open("w")
+    process = subprocess.Popen(
+        [str(ROOT / "scripts" / "develop")],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    api = HomeAssistantApi(f"http://127.0.0.1:{ha_port}")
+    api.camera_port = camera_port  # type: ignore[attr-defined]
+    api.log = folder / "config" / "home-assistant.log"  # type: ignore[attr-defined]
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            assert process.poll() is None, (folder / "develop.log").read_text()[-4000:]
+            with contextlib.suppress(OSError, urllib.error.URLError):
+                api.call("GET", "/api/onboarding")
+                break
+            assert time.monotonic() < deadline, "Home Assistant did not start"
+            time.sleep(1)
+        yield api
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+def _onboard(api: HomeAssistantApi) -> None:
+    client_id = api.base + "/"
+    user = api.call(
+        "POST",
+        "/api/onboarding/users",
+        {
+            "client_id": client_id,
+            "name": "Developer",
+            "username": "developer",
+            "password": "developer-password",
+            "language": "en",
+        },
+    )
+    token = api.call(
+        "POST",
+        "/auth/token",
+        {"grant_type": "authorization_code", "code": user["auth_code"], "client_id": client_id},
+        form=True,
+    )
+    api.token = token["access_token"]
+
+
+def test_develop_onboards_the_demo_camera(develop: HomeAssistantApi) -> None:
+    """From "Add integration" to a camera entity that shows the demo camera's picture."""
+    api = develop
+    _onboard(api)
+    flow = api.call("POST", "/api/config/config_entries/flow", {"handler": "home_security_intel"})
+    assert (flow["type"], flow["progress_action"]) == ("progress", "scan")
+    flow_path = f"/api/config/config_entries/flow/{flow['flow_id']}"
+    for _ in range(60):
+        if flow["type"] != "progress":
+            break
+        time.sleep(0.5)
+        flow = api.call("GET", flow_path)
+    if flow["step_id"] == "pick":
+        flow = api.call("POST", flow_path, {"camera": "manual"})
+    assert flow["step_id"] == "manual"
+
+    flow = api.call("POST", flow_path, {"host": "127.0.0.1", "port": api.camera_port})  # type: ignore[attr-defined]
+    assert flow["step_id"] == "credentials", flow
+    flow = api.call("POST", flow_path, {"username": "admin", "password": "wrong-password"})
+    assert flow["errors"] == {"base": "invalid_auth"}
+    flow = api.call("POST", flow_path, {"username": "admin", "password": PASSWORD})
+    assert flow["type"] == "create_entry", flow
+    assert flow["result"]["state"] == "loaded"
+
+    cameras = [s for s in api.call("GET", "/api/states") if s["entity_id"].startswith("camera.")]
+    assert [c["entity_id"] for c in cameras] == ["camera.simcam_4k_mainstream"]
+    assert cameras[0]["state"] == "idle"
+    image = api.call("GET", "/api/camera_proxy/camera.simcam_4k_mainstream")
+    assert image[:3] == b"\xff\xd8\xff"
+    sample = ROOT / "tests" / "support" / "onvif_sim" / "images" / "bus.jpg"
+    assert image == sample.read_bytes()
+
+    # Nothing of ours went wrong in Home Assistant's log, and the password never reached it.
+    log = api.log.read_text(encoding="utf-8")  # type: ignore[attr-defined]
+    ours = [
+        line
+        for line in log.splitlines()
+        if ("ERROR" in line or "WARNING" in line)
+        and "home_security_intel" in line
+        # Home Assistant's notice for every custom integration.
+        and "We found a custom integration" not in line
+    ]
+    assert ours == []
+    assert PASSWORD not in log
