@@ -99,6 +99,25 @@ async def test_stream_source_has_credentials_that_are_not_logged(
     assert config.password not in caplog.text
 
 
+async def test_camera_embedded_credentials_give_way_to_the_entrys(
+    hass: HomeAssistant, config_entry: MockConfigEntry, onvif_sim: OnvifSimulator
+) -> None:
+    """A camera that puts its own credentials in its URIs works, with the entry's credentials."""
+    onvif_sim.hostile_stream_uri = "rtsp://viewer:camera-secret@127.0.0.1:8554/live?ch=1"
+    onvif_sim.hostile_snapshot_uri = (
+        f"http://viewer:camera-secret@127.0.0.1:{onvif_sim.port}/snapshot/profile_main.jpg"
+    )
+    await _setup(hass, config_entry)
+    assert config_entry.runtime_data.info.refused_uris == ()
+    entity_id = _entity_id(hass, onvif_sim)
+    config = onvif_sim.config
+    source = await async_get_stream_source(hass, entity_id)
+    assert source == f"rtsp://{config.username}:{config.password}@127.0.0.1:8554/live?ch=1"
+    expected = _next_image(onvif_sim)
+    assert (await async_get_image(hass, entity_id)).content == expected
+    assert "camera-secret" not in repr(config_entry.runtime_data.info)
+
+
 async def test_profiles_from_options(
     hass: HomeAssistant, config_entry: MockConfigEntry, onvif_sim: OnvifSimulator
 ) -> None:

@@ -75,29 +75,30 @@ REFUSED = [
     ("http://[::]/x", "192.168.1.20", "snapshot", "unspecified", "::"),
     ("rtsp://239.1.2.3/live", "192.168.1.20", "stream", "multicast", "239.1.2.3"),
     ("rtsp://[ff02::1]/live", "192.168.1.20", "stream", "multicast", "ff02::1"),
-    # Userinfo smuggling: the real host is after the last "@".
+    # Userinfo smuggling: the real host is after the "@", and it is not the camera.
     (
         "http://192.168.1.20@evil.example/x.jpg",
         "192.168.1.20",
         "snapshot",
-        "user information",
+        "not the camera",
         "evil.example",
     ),
-    (
-        "http://admin:pw@192.168.1.20/x.jpg",
-        "192.168.1.20",
-        "snapshot",
-        "user information",
-        "192.168.1.20",
-    ),
-    ("rtsp://u:p@192.168.1.20/live", "192.168.1.20", "stream", "user information", "192.168.1.20"),
     (
         "http://192.168.1.20:80@evil.example/x",
         "192.168.1.20",
         "snapshot",
-        "user information",
+        "not the camera",
         "evil.example",
     ),
+    (
+        "http://admin:pw@169.254.169.254/latest/meta-data/",
+        "192.168.1.20",
+        "snapshot",
+        "metadata",
+        "169.254.169.254",
+    ),
+    # Two "@": parsers disagree on the host.
+    ("http://a@evil.example@192.168.1.20/x", "192.168.1.20", "snapshot", "ambiguous", ""),
     # Parser confusion.
     ("http://192.168.1.20\\@evil.example/x", "192.168.1.20", "snapshot", "backslash", ""),
     ("http://evil.example\t/x", "evil.example", "snapshot", "whitespace", ""),
@@ -134,6 +135,20 @@ def test_refused(uri: str, camera_host: str, kind: str, reason: str, host: str) 
     if host:
         assert caught.value.uri_host == host
     assert "pw@" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("uri", "kind", "expected"),
+    [
+        ("http://admin:pw@192.168.1.20/x.jpg", "snapshot", "http://192.168.1.20/x.jpg"),
+        ("rtsp://u:p@192.168.1.20:554/live?ch=1", "stream", "rtsp://192.168.1.20:554/live?ch=1"),
+        ("rtsp://user@[fe80::1]/live", "stream", "rtsp://[fe80::1]/live"),
+    ],
+)
+def test_camera_embedded_credentials_are_dropped(uri: str, kind: str, expected: str) -> None:
+    """Cameras that put their own credentials in their URIs still work, without them."""
+    camera = "fe80::1" if "fe80" in uri else "192.168.1.20"
+    assert check_camera_uri(uri, camera, kind) == expected
 
 
 def test_resolved_addresses_of_a_named_camera_count_as_the_camera() -> None:

@@ -12,7 +12,7 @@ from collections.abc import Collection
 import ipaddress
 import re
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import UnsafeUri
 
@@ -97,7 +97,10 @@ def uri_host(uri: str) -> str:
 def check_camera_uri(
     uri: str, camera_host: str, kind: str, *, camera_addresses: Collection[str] = ()
 ) -> str:
-    """Return ``uri`` unchanged if it is safe to fetch for this camera, else raise UnsafeUri.
+    """Return ``uri`` if it is safe to fetch for this camera, else raise UnsafeUri.
+
+    User information in the URI is removed from what is returned (the host after it must be the
+    camera's like any other); nothing else is changed.
 
     ``kind`` is ``"snapshot"`` (http/https) or ``"stream"`` (rtsp/rtsps). ``camera_addresses`` are
     the IP addresses the configured host name resolved to: cameras configured by name usually hand
@@ -116,10 +119,9 @@ def check_camera_uri(
     if scheme not in ALLOWED_SCHEMES[kind]:
         allowed = "/".join(sorted(ALLOWED_SCHEMES[kind]))
         raise UnsafeUri(f"{kind} URI scheme {scheme or 'missing'!r} is not {allowed}")
-    if "@" in parts.netloc:
-        # Credentials in the URI would be sent to whoever the camera names; they also hide the host
-        # from careless readers ("http://camera@evil/").
-        raise UnsafeUri("URI carries user information", uri_host=parts.hostname or "")
+    if parts.netloc.count("@") > 1:
+        # Parsers disagree on which "@" ends the user information, so on which host is meant.
+        raise UnsafeUri("URI carries ambiguous user information", uri_host=parts.hostname or "")
     host_text = parts.hostname
     if not host_text:
         raise UnsafeUri("URI has no host")
@@ -133,4 +135,9 @@ def check_camera_uri(
         special = _special_kind(host)
         reason = f"URI points at a {special} address" if special else "URI host is not the camera"
         raise UnsafeUri(reason, uri_host=host_text)
+    if "@" in parts.netloc:
+        # Many cameras embed their own credentials ("rtsp://admin:pw@camera/..."). The host is the
+        # camera's (checked above, on the host after the "@"), so the URI is kept, without them:
+        # the integration adds the entry's credentials at use, and nothing stores the camera's.
+        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
     return uri
