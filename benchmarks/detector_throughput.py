@@ -119,6 +119,9 @@ def server_command(name: str, args: argparse.Namespace, port: int) -> list[str]:
         *common,
         "--engine",
         "ultralytics",
+        "--runtime",
+        args.runtime,
+        *(["--export-dir", str(args.export_dir)] if args.export_dir else []),
         "--max-batch-size",
         str(args.max_batch_size),
         "--max-batch-wait-ms",
@@ -366,6 +369,7 @@ def describe_machine(args: argparse.Namespace) -> str:
         accel = "no GPU"
     return (
         f"model {args.model}, imgsz {args.imgsz}, device {args.device}, half {args.half}, "
+        f"runtime {args.runtime}, "
         f"max batch {args.max_batch_size}; {accel}; {os.cpu_count()} CPUs; "
         f"Python {platform.python_version()}, torch {torch.__version__}"
     )
@@ -384,6 +388,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", default="yolo11n.yaml", help="ultralytics model (.yaml or .pt)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--half", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument(
+        "--runtime",
+        choices=("torch", "openvino", "onnx", "auto"),
+        default="torch",
+        help="our server's runtime (the naive server is always ultralytics on torch)",
+    )
+    parser.add_argument(
+        "--export-dir", type=Path, default=None, help="our server's export cache (its default)"
+    )
     parser.add_argument("--imgsz", type=int, default=640)
     parser.add_argument("--levels", type=_levels, default=[1, 4, 16, 64], help="e.g. 1,4,16,64")
     parser.add_argument(

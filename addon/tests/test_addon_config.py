@@ -280,8 +280,10 @@ def test_defaults_become_the_intended_server_settings(
     assert settings.classes == ()
     assert options["max_batch_size"] == "auto"
     assert settings.max_batch_size is None  # the server's "auto": 1 on a CPU, 16 on CUDA
+    assert settings.export_dir == tmp_path / "data" / "exports"
     for key in (
         "engine",
+        "runtime",
         "model",
         "device",
         "half",
@@ -307,6 +309,7 @@ def test_every_other_value_reaches_the_server(
 ) -> None:
     changes: dict[str, Any] = {
         "engine": "tflite",
+        "runtime": "openvino",
         "model": "/share/hsi_detector/detect.tflite",
         "labels": "/share/hsi_detector/labels.txt",
         "device": "cuda:1",

@@ -71,9 +71,14 @@ def test_levels_are_validated() -> None:
         bench.parse_args(["--levels", "0,4"])
 
 
-def test_ours_command_uses_only_real_server_flags() -> None:
-    args = bench.parse_args(["--device", "cpu"])
+def test_ours_command_uses_only_real_server_flags(tmp_path: Path) -> None:
+    args = bench.parse_args(
+        ["--device", "cpu", "--runtime", "openvino", "--export-dir", str(tmp_path)]
+    )
     command = bench.server_command(bench.OURS, args, 1234)
+    assert command[command.index("--runtime") + 1] == "openvino"
+    assert command[command.index("--export-dir") + 1] == str(tmp_path)
+    assert "--runtime" not in bench.server_command(bench.NAIVE, args, 1234)
     help_text = subprocess.run(
         [sys.executable, "-m", "hsi_detector", "--help"],
         capture_output=True,

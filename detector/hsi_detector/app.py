@@ -221,6 +221,7 @@ async def health(request: web.Request) -> web.Response:
         body |= {
             "model_loaded": True,
             "engine": service.engine.engine_type,
+            "runtime": service.engine.runtime,
             "model": service.engine.name,
             "device": service.engine.device,
             "queue_depth": service.batcher.depth,

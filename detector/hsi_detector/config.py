@@ -17,11 +17,13 @@ import sys
 from hsi_detector.keys import digest, key_problem, split_keys
 
 ENGINES = ("ultralytics", "tflite")
+RUNTIMES = ("torch", "openvino", "onnx", "auto")
 HALF_MODES = ("auto", "on", "off")
 TLS_MODES = ("disabled", "self-signed", "provided")
 NETWORK_MODES = ("standalone", "addon")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_TLS_DIR = Path.home() / ".hsi_detector" / "tls"
+DEFAULT_EXPORT_DIR = Path.home() / ".hsi_detector" / "exports"
 
 
 class ConfigError(ValueError):
@@ -35,6 +37,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8765
     engine: str = "ultralytics"
+    runtime: str = "torch"
+    """Ultralytics engine: torch, or a model exported once to openvino / onnx; auto picks."""
+    export_dir: Path = DEFAULT_EXPORT_DIR
+    """Where exported models are cached between starts."""
     model: str = "yolo11n.pt"
     labels: Path | None = None
     device: str = "auto"
@@ -116,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--host", default="127.0.0.1")
     add("--port", type=int, default=8765)
     add("--engine", default="ultralytics", help="ultralytics or tflite")
+    add(
+        "--runtime",
+        default="torch",
+        help="ultralytics engine: torch, openvino, onnx (exported once, CPU) or auto",
+    )
+    add("--export-dir", default=None, help="cache of exported models (openvino/onnx runtimes)")
     add("--model", default=None, help="model name or path (*.yaml builds random weights)")
     add("--labels", default=None, help="TFLite labelmap")
     add("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -262,6 +274,8 @@ def parse_settings(argv: list[str] | None = None, env: dict[str, str] | None = N
         host=ns.host,
         port=_range("port", ns.port, 0, 65535),
         engine=engine,
+        runtime=_choice("runtime", ns.runtime, RUNTIMES),
+        export_dir=_path(ns.export_dir) or DEFAULT_EXPORT_DIR,
         model=_model(engine, ns.model),
         labels=_path(ns.labels),
         device=_device(ns.device),

@@ -88,11 +88,12 @@ async def serve(
         await site.start()
         scheme = "https" if context else "http"
         _LOGGER.info(
-            "listening on %s://%s:%d (engine %s, model %s, device %s, max batch %d)",
+            "listening on %s://%s:%d (engine %s, runtime %s, model %s, device %s, max batch %d)",
             scheme,
             settings.host,
             settings.port,
             engine.engine_type,
+            engine.runtime,
             engine.name,
             engine.device,
             batch_size,

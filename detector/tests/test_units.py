@@ -40,6 +40,7 @@ class ScriptedEngine:
     name = "scripted"
     device = "cpu"
     engine_type = "scripted"
+    runtime = "scripted"
     input_size = 64
     letterbox = False
 

@@ -14,6 +14,8 @@
 #   --allow-plaintext  implied by --network-mode addon.
 #   --tls-dir          /data/tls, so a self-signed certificate (and the
 #                      fingerprint the integration pins) survives restarts.
+#   --export-dir       /data/exports: a model exported for the openvino/onnx
+#                      runtime once is reused on every later start.
 #   --api-key(-file)   the key travels in HSI_API_KEY, never on a command line
 #                      (where `ps` would show it).
 # ==============================================================================
@@ -42,7 +44,9 @@ args=(
     --port 8765
     --network-mode addon
     --tls-dir "${DATA_DIR}/tls"
+    --export-dir "${DATA_DIR}/exports"
     --engine "$(bashio::config 'engine')"
+    --runtime "$(bashio::config 'runtime')"
     --model "$(bashio::config 'model')"
     --device "$(bashio::config 'device')"
     --half "$(bashio::config 'half')"
@@ -91,5 +95,5 @@ fi
 mkdir -p "${DATA_DIR}/models" "${DATA_DIR}/tls"
 cd "${DATA_DIR}/models"
 
-bashio::log.info "Starting HSI Detector (engine $(bashio::config 'engine'), model $(bashio::config 'model'))"
+bashio::log.info "Starting HSI Detector (engine $(bashio::config 'engine'), runtime $(bashio::config 'runtime'), model $(bashio::config 'model'))"
 exec hsi-detector "${args[@]}"

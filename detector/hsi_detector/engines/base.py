@@ -51,6 +51,8 @@ class Engine(Protocol):
     """Where the model runs: "cpu", "cuda:0"..."""
     engine_type: str
     """"ultralytics" or "tflite"."""
+    runtime: str
+    """What runs the model: "torch", "openvino", "onnx" (ultralytics) or "litert" (tflite)."""
     input_size: int
     """The square size the model looks at; decoding never goes below what it needs of it."""
     letterbox: bool

@@ -1,4 +1,4 @@
-"""The export cache of the ultralytics engine: a model exported once per runtime, reused on later starts.
+"""Export cache of the ultralytics engine: a model exported once per runtime, reused later.
 
 An entry is a folder named by what changes the export (model file hash, imgsz, batch, ultralytics
 version), written in a staging folder and renamed into place, with a manifest of its files' SHA-256
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 import shutil
+import tempfile
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -68,13 +68,13 @@ def _artifact(folder: Path) -> Path | None:
     return found[0] if found else None
 
 
-def valid_entry(folder: Path, key: ExportKey) -> Path | None:
-    """The loadable export in `folder` when its manifest names this key and every file matches it."""
+def valid_entry(folder: Path) -> Path | None:
+    """The loadable export in `folder` if its manifest names it and every file matches it."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(manifest, dict) or manifest.get("key") != key.folder:
+    if not isinstance(manifest, dict) or manifest.get("key") != folder.name:
         return None
     if manifest.get("files") != _files(folder):
         return None
@@ -86,15 +86,19 @@ def _remove(folder: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def cached_export(
-    root: Path, key: ExportKey, export: Callable[[Path], Any]
-) -> tuple[Path, bool]:
-    """The export for `key` under `root`, made by `export(staging_folder)` only when missing or broken.
+def _run_export(export: Callable[[Path], Any], staging: Path, key: ExportKey) -> None:
+    export(staging)
+    if _artifact(staging) is None:
+        raise RuntimeError(f"the {key.runtime} export produced no model")
+
+
+def cached_export(root: Path, key: ExportKey, export: Callable[[Path], Any]) -> tuple[Path, bool]:
+    """The export for `key` under `root`; `export(staging_folder)` runs only when missing or broken.
 
     Returns the path to load and whether an export ran now.
     """
     entry = root / key.folder
-    found = valid_entry(entry, key)
+    found = valid_entry(entry)
     if found is not None:
         _LOGGER.info("using the cached %s export %s", key.runtime, entry)
         return found, False
@@ -103,27 +107,23 @@ def cached_export(
                         key.runtime, entry)  # fmt: skip
         _remove(entry)
     root.mkdir(parents=True, exist_ok=True)
-    staging = root / f".{key.folder}.{os.getpid()}.tmp"
-    _remove(staging)
-    staging.mkdir()
+    staging = Path(tempfile.mkdtemp(prefix=f".{key.folder}.", suffix=".tmp", dir=root))
     _LOGGER.info("exporting the model to %s once (cached in %s)", key.runtime, entry)
     try:
-        export(staging)
-        if _artifact(staging) is None:
-            raise RuntimeError(f"the {key.runtime} export produced no model")
+        _run_export(export, staging, key)
         manifest = {"key": key.folder, "files": _files(staging)}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         try:
             staging.rename(entry)
         except OSError:
             # Another server started at the same moment and put its export in place first.
-            if valid_entry(entry, key) is None:
+            if valid_entry(entry) is None:
                 raise
             _remove(staging)
     except BaseException:
         _remove(staging)
         raise
-    artifact = valid_entry(entry, key)
+    artifact = valid_entry(entry)
     if artifact is None:  # pragma: no cover - only if the folder changes under us right now
         raise RuntimeError(f"the {key.runtime} export in {entry} cannot be read back")
     return artifact, True

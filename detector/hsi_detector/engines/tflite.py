@@ -32,6 +32,7 @@ class TfliteEngine:
     """One interpreter; the batch is run image by image (the SSD post-processing op is batch-1)."""
 
     engine_type = "tflite"
+    runtime = "litert"
     letterbox = False  # _prepare stretches to the input size
 
     def __init__(self, settings: Settings) -> None:

@@ -1,18 +1,35 @@
-"""Ultralytics YOLO: one batched `predict` per batch, CUDA with fp16 when present, CPU otherwise."""
+"""Ultralytics YOLO: one batched `predict` per batch, CUDA with fp16 when present, CPU otherwise.
+
+`--runtime openvino|onnx` runs the same `predict` on the model exported once by ultralytics' own
+exporter (cached by `exports`); `torch` runs the model as loaded.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hsi_detector.engines.base import Detection, EngineError, cpu_threads
+from hsi_detector.engines.base import Detection, EngineError, auto_batch_size, cpu_threads
+from hsi_detector.engines.exports import (
+    EXPORTED_RUNTIMES,
+    ExportKey,
+    cached_export,
+    file_digest,
+    invalidate as invalidate_export,
+)
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
     from hsi_detector.config import Settings
+
+_LOGGER = logging.getLogger("hsi_detector")
 
 
 def pick_device(requested: str, cuda_available: bool) -> str:
@@ -29,6 +46,58 @@ def use_half(mode: str, device: str) -> bool:
     return device.startswith("cuda") and mode in {"auto", "on"}
 
 
+AUTO_CPU_RUNTIME = "openvino"
+"""What `--runtime auto` runs on CPU (measured fastest there; see the README); torch on CUDA."""
+
+
+def pick_runtime(requested: str, device_setting: str, cuda_available: bool) -> tuple[str, str]:
+    """(runtime, device): the exported runtimes run on CPU here, so `--device auto` means cpu for
+    them and an explicit CUDA device is refused (no onnxruntime-gpu / OpenVINO GPU plugin)."""
+    if requested == "auto":
+        device = pick_device(device_setting, cuda_available)
+        return ("torch" if device.startswith("cuda") else AUTO_CPU_RUNTIME), device
+    if requested == "torch":
+        return requested, pick_device(device_setting, cuda_available)
+    if device_setting.startswith("cuda"):
+        raise EngineError(f"--runtime {requested} runs on CPU; use --runtime torch for CUDA")
+    return requested, "cpu"
+
+
+def model_digest(model: Any, name: str) -> str:
+    """SHA-256 of the model file; for a model built from a yaml name, of its architecture."""
+    for candidate in (name, getattr(model, "ckpt_path", None)):
+        if candidate and Path(candidate).is_file():
+            return file_digest(Path(candidate))
+    architecture = json.dumps(model.model.yaml, sort_keys=True, default=str)
+    return hashlib.sha256(architecture.encode()).hexdigest()
+
+
+def _offline_ultralytics() -> None:
+    """Ultralytics pip-installs missing export/runtime packages when it meets them: the pinned
+    requirements bring them, so a server never installs anything and never waits on the network."""
+    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+    os.environ.setdefault("YOLO_OFFLINE", "true")
+
+
+def limit_threads(runtime: str, backend: Any, artifact: Path, threads: int) -> None:
+    """Ultralytics compiles OpenVINO and opens ONNX Runtime sessions with every core and no way to
+    pass a thread count, so an explicit --cpu-threads recompiles / reopens them with it."""
+    if runtime == "openvino":
+        import openvino as ov  # type: ignore[import-untyped]  # lazy: only this runtime needs it
+
+        xml = next(artifact.glob("*.xml"))
+        ov_model = ov.Core().read_model(model=str(xml), weights=xml.with_suffix(".bin"))
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
+        backend.ov_compiled_model = backend.compile_model(ov_model, config=config)
+    else:
+        import onnxruntime  # type: ignore[import-untyped]  # lazy: only this runtime needs it
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        providers = backend.session.get_providers()
+        backend.session = onnxruntime.InferenceSession(str(artifact), options, providers=providers)
+
+
 class UltralyticsEngine:
     """A YOLO detection model; `classes` from the settings is applied inside the model's NMS."""
 
@@ -36,12 +105,16 @@ class UltralyticsEngine:
     letterbox = True  # ultralytics scales the long side to imgsz
 
     def __init__(self, settings: Settings) -> None:
+        _offline_ultralytics()
         import torch  # lazy: heavy
         from ultralytics import YOLO  # type: ignore[attr-defined]  # lazy: heavy
 
         self._torch: Any = torch
+        self._yolo: Any = YOLO
 
-        self.device = pick_device(settings.device, torch.cuda.is_available())
+        self.runtime, self.device = pick_runtime(
+            settings.runtime, settings.device, torch.cuda.is_available()
+        )
         self._half = use_half(settings.half, self.device)
         try:
             self._model: Any = YOLO(settings.model, task="detect")
@@ -60,6 +133,57 @@ class UltralyticsEngine:
         self._threads = cpu_threads(settings.cpu_threads) if self.device == "cpu" else 0
         self.name = Path(settings.model).name
         self.input_size = settings.imgsz
+        if self.runtime in EXPORTED_RUNTIMES:
+            self._model = self._load_exported(settings)
+
+    def _load_exported(self, settings: Settings) -> Any:
+        """The exported model, cached or exported now; exported afresh once if it will not run."""
+        import ultralytics  # lazy: heavy (already imported above)
+
+        key = ExportKey(
+            runtime=self.runtime,
+            model_stem=Path(settings.model).stem,
+            model_digest=model_digest(self._model, settings.model),
+            imgsz=settings.imgsz,
+            batch=auto_batch_size(settings.max_batch_size, self.device),
+            ultralytics_version=ultralytics.__version__,
+        )
+        for attempt in (1, 2):
+            try:
+                artifact, _ = cached_export(settings.export_dir, key, self._exporter(key))
+                exported = self._yolo(str(artifact), task="detect")
+                self._probe(exported)
+            # The exporter and the runtimes wrap a dozen converters and native libraries whose
+            # failures share no base class; every one means "this export cannot serve".
+            except Exception as err:
+                invalidate_export(settings.export_dir, key)
+                if attempt == 2:
+                    raise EngineError(f"cannot run the model on {self.runtime}: {err}") from err
+                _LOGGER.warning("the %s export does not run (%s): exporting again", self.runtime,
+                                type(err).__name__)  # fmt: skip
+                continue
+            if settings.cpu_threads > 0:
+                limit_threads(self.runtime, exported.predictor.model.backend, artifact,
+                              settings.cpu_threads)  # fmt: skip
+            return exported
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _exporter(self, key: ExportKey) -> Any:
+        def export(staging: Path) -> None:
+            # The exporter writes next to the model's file name (a yaml-built model: the current
+            # folder): point that name into the staging folder so nothing lands elsewhere.
+            self._model.model.pt_path = str(staging / "model.pt")
+            # fp32 (no `quantize`); dynamic shapes: any batch up to the maximum without padding to
+            # it, and ultralytics' minimal letterbox (a 16:9 frame runs at 640x384, not 640x640).
+            self._model.export(format=key.runtime, imgsz=key.imgsz, dynamic=True,
+                               batch=key.batch, device="cpu", verbose=False)  # fmt: skip
+
+        return export
+
+    def _probe(self, model: Any) -> None:
+        """One tiny forward pass: sets the predictor up and proves the export loads and runs."""
+        blank = np.zeros((64, 64, 3), dtype=np.uint8)
+        model.predict([blank], imgsz=self._imgsz, device="cpu", verbose=False)
 
     @property
     def class_names(self) -> tuple[str, ...]:
