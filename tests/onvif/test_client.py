@@ -526,3 +526,28 @@ async def test_probe_leaves_a_connection_alone(
 
     assert onvif_sim.requests == ["GetSystemDateAndTime", "GetDeviceInformation"]
     assert camera.info is not None
+
+
+@pytest.mark.parametrize(
+    "base",
+    ["http://169.254.169.254:80", "http://evil.example:8080", "http://localhost:1"],
+)
+async def test_service_addresses_elsewhere_are_pinned_to_the_camera(
+    onvif_sim: OnvifSimulator, base: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """XAddrs naming another host are camera-supplied URLs too: requests stay on the camera."""
+    onvif_sim.hostile_service_base = base
+    camera = OnvifCamera(
+        onvif_sim.host, onvif_sim.port, onvif_sim.config.username, onvif_sim.config.password
+    )
+    try:
+        info = await camera.async_connect()
+    finally:
+        await camera.async_close()
+    # Media calls reached the simulator although its XAddrs named another host.
+    assert "GetProfiles" in onvif_sim.requests
+    assert [profile.token for profile in info.profiles] == [
+        profile.token for profile in onvif_sim.config.profiles
+    ]
+    host = base.split("//", 1)[1].rsplit(":", 1)[0]
+    assert f"advertises its services on {host}" in caplog.text

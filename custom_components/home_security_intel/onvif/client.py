@@ -143,6 +143,8 @@ class OnvifCamera:
             await device.create_devicemgmt_service()
         async with mapped_errors(self.host, "reading the clock and services", self._timeout):
             await device.update_xaddrs()  # type: ignore[no-untyped-call]
+        self._camera_addresses = await self._resolve_own_addresses()
+        self._pin_service_addresses(device)
         devicemgmt = await device.create_devicemgmt_service()
         async with mapped_errors(self.host, "reading device information", self._timeout):
             information = await devicemgmt.GetDeviceInformation()
@@ -160,7 +162,6 @@ class OnvifCamera:
         if not found:
             raise NoVideoProfile(f"{self.host}: the camera offers no video profile")
 
-        self._camera_addresses = await self._resolve_own_addresses()
         self._snapshots.camera_addresses = self._camera_addresses
         refused: list[RefusedUri] = []
         profiles: list[VideoProfile] = []
@@ -179,6 +180,35 @@ class OnvifCamera:
             refused_uris=tuple(refused),
             supports_events=_EVENTS_NAMESPACE in device.xaddrs,
         )
+
+    def _pin_service_addresses(self, device: _SkewAwareDevice) -> None:
+        """Keep every ONVIF service the camera advertises on the camera itself.
+
+        The XAddrs of GetServices/GetCapabilities are camera-supplied URLs that the library then
+        posts to. One on another host (a camera behind NAT, a wrong network setting, or a hostile
+        device steering requests elsewhere) is moved to the camera's own address, path kept.
+        """
+        xaddrs = cast("dict[str, str]", device.xaddrs)
+        moved: set[str] = set()
+        for namespace, xaddr in list(xaddrs.items()):
+            try:
+                check_camera_uri(
+                    xaddr, self.host, "service", camera_addresses=self._camera_addresses
+                )
+            except UnsafeUri as err:
+                parts = urlsplit(xaddr)
+                scheme = parts.scheme if parts.scheme in ("http", "https") else "http"
+                host = f"[{self.host}]" if ":" in self.host else self.host
+                xaddrs[namespace] = urlunsplit(
+                    (scheme, f"{host}:{self.port}", parts.path, parts.query, "")
+                )
+                moved.add(f"{err.uri_host or 'no host'} ({err.reason})")
+        if moved:
+            _LOGGER.warning(
+                "%s: the camera advertises its services on %s; using its own address instead",
+                self.host,
+                ", ".join(sorted(moved)),
+            )
 
     async def _read_mac(self, devicemgmt: ONVIFService) -> str | None:
         async with mapped_errors(self.host, "reading network interfaces", self._timeout):

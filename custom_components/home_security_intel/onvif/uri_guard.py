@@ -19,6 +19,7 @@ from .errors import UnsafeUri
 type IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 ALLOWED_SCHEMES: dict[str, frozenset[str]] = {
+    "service": frozenset({"http", "https"}),  # ONVIF service addresses (XAddrs)
     "snapshot": frozenset({"http", "https"}),
     "stream": frozenset({"rtsp", "rtsps"}),
 }
@@ -102,9 +103,9 @@ def check_camera_uri(
     User information in the URI is removed from what is returned (the host after it must be the
     camera's like any other); nothing else is changed.
 
-    ``kind`` is ``"snapshot"`` (http/https) or ``"stream"`` (rtsp/rtsps). ``camera_addresses`` are
-    the IP addresses the configured host name resolved to: cameras configured by name usually hand
-    out URIs with their IP address, which is still the camera.
+    ``kind`` is ``"service"`` or ``"snapshot"`` (http/https), or ``"stream"`` (rtsp/rtsps).
+    ``camera_addresses`` are the IP addresses the configured host name resolved to: cameras
+    configured by name usually hand out URIs with their IP address, which is still the camera.
     """
     if kind not in ALLOWED_SCHEMES:
         raise ValueError(f"unknown URI kind {kind!r}")

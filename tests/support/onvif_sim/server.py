@@ -105,6 +105,8 @@ class OnvifSimulator:
         self.delay = 0.0
         self.hostile_snapshot_uri: str | None = None
         self.hostile_stream_uri: str | None = None
+        # Scheme://host:port that GetServices/GetCapabilities advertise instead of this server's.
+        self.hostile_service_base: str | None = None
         self.offline = False
         self.snapshot_auth: Literal["digest", "basic", "none"] = "digest"
         self.no_mac = False
@@ -206,6 +208,10 @@ class OnvifSimulator:
             host = request.url.host or "127.0.0.1"
         return f"http://{url_host(host)}:{self.port}"
 
+    def _service_base(self, request: web.Request) -> str:
+        """Where the service XAddrs point: this server, unless a hostile base is switched on."""
+        return self.hostile_service_base or self._base_url(request)
+
     async def _sleep_unless_closing(self, seconds: float) -> None:
         if seconds > 0:
             with contextlib.suppress(TimeoutError):
@@ -298,10 +304,10 @@ class OnvifSimulator:
         return _soap_response(device.network_interfaces(self.config, self.host), req)
 
     async def _get_capabilities(self, req: SoapRequest, http: web.Request) -> web.Response:
-        return _soap_response(device.capabilities(self._base_url(http)), req)
+        return _soap_response(device.capabilities(self._service_base(http)), req)
 
     async def _get_services(self, req: SoapRequest, http: web.Request) -> web.Response:
-        return _soap_response(device.services(self._base_url(http)), req)
+        return _soap_response(device.services(self._service_base(http)), req)
 
     async def _get_scopes(self, req: SoapRequest, _: web.Request) -> web.Response:
         return _soap_response(device.scopes(self.config), req)
