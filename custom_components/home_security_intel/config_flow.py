@@ -60,6 +60,7 @@ from .onvif import (
     NotOnvif,
     NoVideoProfile,
     OnvifCamera,
+    OnvifError,
     VideoProfile,
     discover_cameras,
 )
@@ -145,6 +146,13 @@ def _address_schema(host: str | None, port: int) -> dict[probatio.Marker, Any]:
     }
 
 
+def _failed(host: str, port: int, err: OnvifError, key: str) -> str:
+    """Log why a check failed (for troubleshooting; the form shows ``key``) and return ``key``."""
+    # The client's error messages never carry credentials (tested in tests/onvif).
+    _LOGGER.debug("Checking the ONVIF camera at %s:%s: %s (%s)", host, port, key, err)
+    return key
+
+
 async def async_probe_camera(
     host: str, port: int, username: str, password: str
 ) -> tuple[CameraInfo, str] | str:
@@ -158,14 +166,14 @@ async def async_probe_camera(
         info = await camera.async_connect()
         # NotOnvif for a camera with neither MAC nor serial: it cannot be told apart from others.
         unique_id = info.identity.unique_id
-    except InvalidAuth:
-        error = "invalid_auth"
-    except NotOnvif:
-        error = "not_onvif"
-    except NoVideoProfile:
-        error = "no_video_profile"
-    except CannotConnect:
-        error = "cannot_connect"
+    except InvalidAuth as err:
+        error = _failed(host, port, err, "invalid_auth")
+    except NotOnvif as err:
+        error = _failed(host, port, err, "not_onvif")
+    except NoVideoProfile as err:
+        error = _failed(host, port, err, "no_video_profile")
+    except CannotConnect as err:
+        error = _failed(host, port, err, "cannot_connect")
     # A bug must not leave the user with a dead form: answer "unknown" and log the trace for a
     # bug report (the message names host and port, never the credentials).
     except Exception:
@@ -183,10 +191,10 @@ async def async_probe_address(host: str, port: int) -> str | None:
     camera = OnvifCamera(host, port, "", "")
     try:
         await camera.async_probe()
-    except NotOnvif:
-        return "not_onvif"
-    except CannotConnect:
-        return "cannot_connect"
+    except NotOnvif as err:
+        return _failed(host, port, err, "not_onvif")
+    except CannotConnect as err:
+        return _failed(host, port, err, "cannot_connect")
     # As in async_probe_camera: a bug must not leave a dead form; the trace is logged.
     except Exception:
         _LOGGER.exception("Unexpected error while probing the ONVIF camera at %s:%s", host, port)
