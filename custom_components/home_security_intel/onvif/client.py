@@ -23,7 +23,7 @@ from zeep.exceptions import Fault
 
 from .error_mapping import mapped_errors
 from .errors import InvalidAuth, NotOnvif, NoVideoProfile, SnapshotError, UnsafeUri
-from .models import CameraInfo, RefusedUri, VideoProfile
+from .models import CameraInfo, RefusedUri, VideoProfile, format_host_port
 from .parsing import clock_skew_seconds, identity_from, mac_from_interfaces, video_profiles
 from .snapshot import SnapshotFetcher
 from .uri_guard import check_camera_uri, uri_host
@@ -197,11 +197,9 @@ class OnvifCamera:
                 )
             except UnsafeUri as err:
                 parts = urlsplit(xaddr)
-                scheme = parts.scheme if parts.scheme in ("http", "https") else "http"
-                host = f"[{self.host}]" if ":" in self.host else self.host
-                xaddrs[namespace] = urlunsplit(
-                    (scheme, f"{host}:{self.port}", parts.path, parts.query, "")
-                )
+                scheme = "https" if parts.scheme == "https" else "http"
+                netloc = format_host_port(self.host, self.port, 443 if scheme == "https" else 80)
+                xaddrs[namespace] = urlunsplit((scheme, netloc, parts.path, parts.query, ""))
                 moved.add(f"{err.uri_host or 'no host'} ({err.reason})")
         if moved:
             _LOGGER.warning(
