@@ -25,6 +25,7 @@ from custom_components.home_security_intel.const import (
     DOMAIN,
     FRAME_SOURCE_SNAPSHOT,
 )
+from tests.common import setup_entry
 from tests.support.onvif_sim import OnvifSimulator
 
 pytest_plugins = ["tests.support.onvif_sim.fixtures"]
@@ -72,7 +73,5 @@ def config_entry(onvif_sim: OnvifSimulator) -> MockConfigEntry:
 @pytest.fixture
 async def setup_integration(hass: HomeAssistant, config_entry: MockConfigEntry) -> MockConfigEntry:
     """The config entry, added and set up against the running simulator."""
-    config_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
+    await setup_entry(hass, config_entry)
     return config_entry

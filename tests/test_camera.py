@@ -23,6 +23,7 @@ from custom_components.home_security_intel.const import (
     FRAME_SOURCE_SNAPSHOT,
 )
 from custom_components.home_security_intel.onvif import normalize_mac
+from tests.common import setup_entry
 from tests.support.onvif_sim import OnvifSimulator
 
 CAMERA_LOGGER = "custom_components.home_security_intel.camera"
@@ -42,12 +43,6 @@ def _next_image(sim: OnvifSimulator) -> bytes:
     return images[sim.snapshot_requests % len(images)].read_bytes()
 
 
-async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-
-
 @pytest.mark.parametrize("auth", ["digest", "basic", "none"])
 async def test_camera_image_is_the_cameras_jpeg(
     hass: HomeAssistant,
@@ -57,7 +52,7 @@ async def test_camera_image_is_the_cameras_jpeg(
 ) -> None:
     """The still image is exactly the simulator's JPEG, whatever HTTP auth the camera wants."""
     onvif_sim.snapshot_auth = auth
-    await _setup(hass, config_entry)
+    await setup_entry(hass, config_entry)
     entity_id = _entity_id(hass, onvif_sim)
 
     for _ in range(2):  # the simulator alternates between its two sample images
@@ -107,7 +102,7 @@ async def test_camera_embedded_credentials_give_way_to_the_entrys(
     onvif_sim.hostile_snapshot_uri = (
         f"http://viewer:camera-secret@127.0.0.1:{onvif_sim.port}/snapshot/profile_main.jpg"
     )
-    await _setup(hass, config_entry)
+    await setup_entry(hass, config_entry)
     assert config_entry.runtime_data.info.refused_uris == ()
     entity_id = _entity_id(hass, onvif_sim)
     config = onvif_sim.config
@@ -123,10 +118,7 @@ async def test_profiles_from_options(
 ) -> None:
     """Every profile chosen in the options gets its own camera entity."""
     tokens = [profile.token for profile in onvif_sim.config.profiles]
-    config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(config_entry, options={CONF_PROFILES: tokens})
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
+    await setup_entry(hass, config_entry, options={CONF_PROFILES: tokens})
     entity_ids = {_entity_id(hass, onvif_sim, index) for index in range(len(tokens))}
     assert len(entity_ids) == len(tokens)
     second = await async_get_image(hass, _entity_id(hass, onvif_sim, 1))
@@ -137,10 +129,7 @@ async def test_unknown_profile_falls_back_to_first(
     hass: HomeAssistant, config_entry: MockConfigEntry, onvif_sim: OnvifSimulator
 ) -> None:
     """Options naming no existing profile still give the camera's first profile an entity."""
-    config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(config_entry, options={CONF_PROFILES: ["gone"]})
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
+    await setup_entry(hass, config_entry, options={CONF_PROFILES: ["gone"]})
     _entity_id(hass, onvif_sim, 0)
     cameras = er.async_entries_for_config_entry(er.async_get(hass), config_entry.entry_id)
     assert len(cameras) == 1
@@ -152,7 +141,7 @@ async def test_refused_snapshot_uri_is_never_fetched(
     """A snapshot URI pointing elsewhere is refused: no request is made, no image is returned."""
     # The hostile URI points back at the simulator itself, so a fetch would show in its counter.
     onvif_sim.hostile_snapshot_uri = f"http://localhost:{onvif_sim.port}/snapshot/profile_main.jpg"
-    await _setup(hass, config_entry)
+    await setup_entry(hass, config_entry)
     assert config_entry.runtime_data.info.profiles[0].snapshot_uri is None
     assert config_entry.runtime_data.info.refused_uris
     with pytest.raises(HomeAssistantError):
@@ -165,7 +154,7 @@ async def test_refused_stream_uri_means_no_stream(
 ) -> None:
     """Without an accepted stream URI the entity offers stills only and no stream source."""
     onvif_sim.hostile_stream_uri = "rtsp://192.0.2.50:554/elsewhere"
-    await _setup(hass, config_entry)
+    await setup_entry(hass, config_entry)
     entity_id = _entity_id(hass, onvif_sim)
     state = hass.states.get(entity_id)
     assert state is not None

@@ -50,6 +50,7 @@ from custom_components.home_security_intel.onvif import (
     OnvifCamera,
     VideoProfile,
 )
+from tests.common import setup_entry
 from tests.support.onvif_sim import OnvifSimulator, SimConfig
 
 ALLOWED_HOSTS = ["127.0.0.1"]  # what pytest-homeassistant-custom-component allows by default
@@ -1026,10 +1027,7 @@ async def test_options_drop_profiles_the_camera_no_longer_has(
     hass: HomeAssistant, config_entry: MockConfigEntry, onvif_sim: OnvifSimulator
 ) -> None:
     """A stored token the camera no longer reports is not suggested; the first profile stands in."""
-    config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(config_entry, options={CONF_PROFILES: ["gone"]})
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
+    await setup_entry(hass, config_entry, options={CONF_PROFILES: ["gone"]})
     result = await hass.config_entries.options.async_init(config_entry.entry_id)
     assert suggested(result, CONF_PROFILES) == ["profile_main"]
     assert suggested(result, CONF_FRAME_SOURCE) == FRAME_SOURCE_SNAPSHOT
