@@ -28,6 +28,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 import tomllib
 from typing import Any
 import zipfile
@@ -53,6 +54,7 @@ sys.path.insert(0, str(REPO / "detector"))
 import hsi_detector  # noqa: E402 - importable only once detector/ is on the path
 from hsi_detector.config import Settings, parse_settings  # noqa: E402
 from hsi_detector.keys import digest  # noqa: E402
+from hsi_detector.tls import ensure_self_signed, fingerprint  # noqa: E402
 
 # Copied from the Supervisor (supervisor/addons/options.py, RE_SCHEMA_ELEMENT): a schema element
 # outside this grammar makes the Supervisor drop the whole add-on from the store, silently.
@@ -100,6 +102,14 @@ bashio::config.require() {
     bashio::config.has_value "$1" || { echo "FATAL: set the '$1' option" >&2; exit 1; }
 }
 bashio::log.info() { echo "INFO: $*" >&2; }
+bashio::log.warning() { echo "WARNING: $*" >&2; }
+bashio::addon.hostname() { printf '%s' "${SHIM_HOSTNAME:-a0d7b954-hsi-detector}"; }
+# Supervisor discovery: recorded (service, then the config JSON) when the test asks for it.
+bashio::discovery() {
+    [[ -n "${SHIM_DISCOVERY:-}" ]] || return 1
+    printf '%s\n%s\n' "$1" "$2" > "${SHIM_DISCOVERY}.tmp"
+    mv "${SHIM_DISCOVERY}.tmp" "${SHIM_DISCOVERY}"
+}
 """
 
 # Stands in for the image's installed console script: the test sees exactly what run.sh would exec.
@@ -296,6 +306,11 @@ def test_defaults_become_the_intended_server_settings(
         "request_timeout",
         "max_body_mb",
         "max_pixels",
+        "max_request_pixels",
+        "header_timeout",
+        "body_timeout",
+        "keepalive_timeout",
+        "max_connections_per_client",
         "rate_limit",
         "auth_fail_limit",
         "log_level",
@@ -329,6 +344,11 @@ def test_every_other_value_reaches_the_server(
         "client_ca": "clients-ca.pem",
         "max_body_mb": 4,
         "max_pixels": 1000000,
+        "max_request_pixels": 5000000,
+        "header_timeout": 4.5,
+        "body_timeout": 12,
+        "keepalive_timeout": 8,
+        "max_connections_per_client": 16,
         "rate_limit": 0,
         "auth_fail_limit": 3,
         "log_level": "debug",
@@ -384,6 +404,96 @@ def test_missing_api_key_stops_before_the_server(
     assert "api_key" in recorded["stderr"]
 
 
+# The discovery tests' server: records like FAKE_SERVER, then keeps running as the real one does,
+# so that run.sh's announcement (which gives up when the server is gone) gets to announce.
+LIVING_SERVER = """#!/bin/sh
+exec "$SHIM_PYTHON" -c 'import json, os, sys, time
+json.dump({"argv": sys.argv[1:]}, open(os.environ["SHIM_RECORD"], "w"))
+time.sleep(120)' "$@"
+"""
+# curl in the image checks the server's /health: here it says "up" and records the URL.
+FAKE_CURL = """#!/bin/sh
+printf '%s\\n' "$*" >> "$CURL_LOG"
+"""
+
+
+def _announced(tmp_path: Path, options: dict[str, Any]) -> tuple[str, dict[str, Any], str]:
+    """Run run.sh until it announces itself: the service, the config JSON, the curl calls."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in ((CONSOLE_SCRIPT, LIVING_SERVER), ("curl", FAKE_CURL)):
+        (bin_dir / name).write_text(text, encoding="utf-8")
+        (bin_dir / name).chmod(0o755)
+    shim = tmp_path / "bashio_shim.sh"
+    shim.write_text(BASHIO_SHIM, encoding="utf-8")
+    options_file, discovery = tmp_path / "options.json", tmp_path / "discovery.txt"
+    options_file.write_text(json.dumps(options), encoding="utf-8")
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "BASH_ENV": str(shim),
+        "SHIM_PYTHON": sys.executable,
+        "SHIM_OPTIONS": str(options_file),
+        "SHIM_RECORD": str(tmp_path / "record.json"),
+        "SHIM_DISCOVERY": str(discovery),
+        "CURL_LOG": str(tmp_path / "curl.log"),
+        "ADDON_DATA_DIR": str(tmp_path / "data"),
+        "ADDON_SSL_DIR": str(tmp_path / "ssl"),
+    }
+    proc = subprocess.Popen(  # noqa: S603 - the repository's own script
+        ["bash", str(RUN_SH)],  # noqa: S607 - bash from PATH, as the image's shebang does
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not discovery.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait(30)
+    service, config = discovery.read_text(encoding="utf-8").split("\n", 1)
+    return service, json.loads(config), (tmp_path / "curl.log").read_text(encoding="utf-8")
+
+
+def _pin(cert: Path) -> str:
+    return fingerprint(cert).replace(":", "").lower()
+
+
+def test_config_asks_for_discovery(config: dict[str, Any]) -> None:
+    assert config["discovery"] == ["home_security_intel"]
+
+
+def test_discovery_hands_over_key_and_fingerprint(config: dict[str, Any], tmp_path: Path) -> None:
+    # The certificate the server makes on first start (made here as the server would).
+    cert, _ = ensure_self_signed(tmp_path / "data" / "tls", "0.0.0.0")  # noqa: S104 - as in the add-on
+    options = _user_options(config)
+    service, announced, curl = _announced(tmp_path, options)
+    assert service == "home_security_intel"
+    assert announced == {
+        "host": "a0d7b954-hsi-detector",
+        "port": 8765,
+        "api_key": options["api_key"],
+        "tls": True,
+        "fingerprint": _pin(cert),
+    }
+    assert "https://127.0.0.1:8765/health" in curl
+
+
+def test_discovery_of_a_provided_certificate(config: dict[str, Any], tmp_path: Path) -> None:
+    cert, _ = ensure_self_signed(tmp_path / "made", "detector.example.com")
+    (tmp_path / "ssl").mkdir()
+    shutil.copy(cert, tmp_path / "ssl" / "fullchain.pem")
+    _, announced, _ = _announced(tmp_path, _user_options(config, tls="provided"))
+    assert announced["fingerprint"] == _pin(cert)
+
+
+def test_discovery_without_tls(config: dict[str, Any], tmp_path: Path) -> None:
+    _, announced, curl = _announced(tmp_path, _user_options(config, tls="disabled"))
+    assert (announced["tls"], announced["fingerprint"]) == (False, None)
+    assert "http://127.0.0.1:8765/health" in curl
+
+
 def test_build_bases_cover_every_arch(config: dict[str, Any]) -> None:
     build = _load_yaml(ADDON / "build.yaml")
     assert set(build["build_from"]) == set(config["arch"])
@@ -435,9 +545,29 @@ def _dist_info(archive: zipfile.ZipFile, name: str) -> str:
     return archive.read(member).decode("utf-8")
 
 
-def _requirements_txt() -> list[Requirement]:
-    lines = (DETECTOR / "requirements.txt").read_text(encoding="utf-8").splitlines()
+EXTRAS = ("server", "tflite", "ultralytics")
+
+
+def _requirements(name: str) -> list[Requirement]:
+    lines = (DETECTOR / name).read_text(encoding="utf-8").splitlines()
     return [Requirement(line) for line in (raw.split("#", 1)[0].strip() for raw in lines) if line]
+
+
+def test_requirements_txt_is_every_part() -> None:
+    """.venv-detector installs requirements.txt: the core library and every extra, nothing else."""
+    lines = (DETECTOR / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    included = [line.split()[1] for line in lines if line.startswith("-r ")]
+    assert included == ["requirements-core.txt"] + [f"requirements-{e}.txt" for e in EXTRAS]
+    assert all(line.startswith(("#", "-r ")) for line in lines if line.strip())
+
+
+def test_the_library_alone_needs_only_numpy_and_pillow() -> None:
+    """What Home Assistant installs: lower bounds only, met by core's own pins."""
+    core = _requirements("requirements-core.txt")
+    assert sorted(r.name.lower() for r in core) == ["numpy", "pillow"]
+    for requirement, pinned_by_core in zip(core, ("2.3.2", "12.3.0"), strict=True):
+        assert requirement.specifier.contains(pinned_by_core)
+        assert all(spec.operator == ">=" for spec in requirement.specifier)
 
 
 def test_wheel_holds_exactly_the_server_package(wheel: Path) -> None:
@@ -468,8 +598,12 @@ def test_wheel_is_the_addon_version_with_the_servers_requirements(
     project = tomllib.loads((DETECTOR / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert metadata["Requires-Python"] == project["requires-python"]
     required = [str(Requirement(r)) for r in metadata.get_all("Requires-Dist") or []]
-    assert required == [str(r) for r in _requirements_txt()]
-    assert required  # an empty requirements.txt would make the comparison vacuous
+    expected = [str(r) for r in _requirements("requirements-core.txt")]
+    for extra in EXTRAS:
+        expected += [f'{r}; extra == "{extra}"' for r in _requirements(f"requirements-{extra}.txt")]
+    assert required == expected
+    assert metadata.get_all("Provides-Extra") == list(EXTRAS)
+    assert len(required) > len(EXTRAS)  # empty files would make the comparison vacuous
 
 
 def test_wheel_console_script_is_what_run_sh_starts(wheel: Path) -> None:
@@ -530,7 +664,9 @@ def _install_step() -> str:
 def test_dockerfile_installs_the_release_tag_of_this_repository() -> None:
     repository = _load_yaml(REPO / "repository.yaml")
     step = _install_step()
-    (url,) = re.findall(r'pip install "hsi-detector @ git\+([^"]+)"', step)
+    (url,) = re.findall(
+        r'pip install "hsi-detector\[server,tflite,ultralytics\] @ git\+([^"]+)"', step
+    )
     assert url == f"{repository['url']}@v${{BUILD_VERSION}}#subdirectory=detector"
     project = tomllib.loads((DETECTOR / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert project["name"] == "hsi-detector"
@@ -581,8 +717,8 @@ def test_install_step_installs_the_tag_of_the_build_version(
     assert code == 0, stderr
     pip_calls = [c for c in calls if c.startswith("pip ")]
     assert pip_calls == [
-        "pip install hsi-detector @ git+https://github.com/home-security-intel/home_security_intel"
-        "@v1.2.3#subdirectory=detector"
+        "pip install hsi-detector[server,tflite,ultralytics] @ "
+        "git+https://github.com/home-security-intel/home_security_intel@v1.2.3#subdirectory=detector"
     ]
     assert any(c.startswith("apt-get install") and c.endswith(" git") for c in calls)
     assert any(c.startswith("apt-get purge") and "git" in c for c in calls)  # not left in the image
@@ -599,7 +735,8 @@ def test_install_step_prefers_a_development_wheel(
     (dist / ".gitignore").write_text("*\n")
     code, stderr, calls = install_step({"BUILD_VERSION": hsi_detector.__version__})
     assert code == 0, stderr
-    assert calls == [f"pip install {dist / wheel.name}"]  # no git, no network
+    # The development wheel with every extra, as the release tag; no git, no network.
+    assert calls == [f"pip install {dist / wheel.name}[server,tflite,ultralytics]"]
 
 
 def test_install_step_refuses_ambiguity_and_a_missing_version(

@@ -1,3 +1,8 @@
-"""hsi_detector: a batched object-detection HTTP server that many cameras share (the HSI add-on)."""
+"""hsi_detector: a batched object-detection HTTP server that many cameras share (the HSI add-on).
 
-__version__ = "0.1.0"
+Installed plain it is a light library (numpy, pillow): the engines, image decoding and settings
+that the Home Assistant integration's local detector reuses; the `server`, `tflite` and
+`ultralytics` extras add the server and the model runtimes.
+"""
+
+__version__ = "0.2.0"

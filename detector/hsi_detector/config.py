@@ -66,6 +66,15 @@ class Settings:
     network_mode: str = "standalone"
     max_body_mb: float = 10.0
     max_pixels: int = 40_000_000
+    max_request_pixels: int = 100_000_000
+    """Pixels of all images of one request together (from their headers, before decoding)."""
+    header_timeout: float = 10.0
+    """Seconds to receive a request's headers (from its first byte, or from connecting)."""
+    body_timeout: float = 30.0
+    """Seconds to receive a request's whole body."""
+    keepalive_timeout: float = 30.0
+    """Seconds an idle keep-alive connection stays open."""
+    max_connections_per_client: int = 128
     rate_limit: float = 300.0
     auth_fail_limit: int = 10
     log_level: str = "info"
@@ -160,7 +169,22 @@ def build_parser() -> argparse.ArgumentParser:
     add("--allow-plaintext", action="store_true", default=None)
     add("--network-mode", default="standalone", help="standalone or addon")
     add("--max-body-mb", type=float, default=10.0)
-    add("--max-pixels", type=int, default=40_000_000)
+    add("--max-pixels", type=int, default=40_000_000, help="pixels of one image")
+    add(
+        "--max-request-pixels",
+        type=int,
+        default=100_000_000,
+        help="pixels of all images of one request together",
+    )
+    add("--header-timeout", type=float, default=10.0, help="seconds to send a request's headers")
+    add("--body-timeout", type=float, default=30.0, help="seconds to send a request's body")
+    add("--keepalive-timeout", type=float, default=30.0, help="seconds an idle connection stays")
+    add(
+        "--max-connections-per-client",
+        type=int,
+        default=128,
+        help="open connections per client address (one Home Assistant uses one per camera)",
+    )
     add(
         "--rate-limit",
         type=float,
@@ -299,6 +323,13 @@ def parse_settings(argv: list[str] | None = None, env: dict[str, str] | None = N
         network_mode=network_mode,
         max_body_mb=_range("max-body-mb", ns.max_body_mb, 0.01, 1024.0),
         max_pixels=_range("max-pixels", ns.max_pixels, 1, 1_000_000_000),
+        max_request_pixels=_range("max-request-pixels", ns.max_request_pixels, 1, 10_000_000_000),
+        header_timeout=_range("header-timeout", ns.header_timeout, 0.1, 600.0),
+        body_timeout=_range("body-timeout", ns.body_timeout, 0.1, 3600.0),
+        keepalive_timeout=_range("keepalive-timeout", ns.keepalive_timeout, 0.1, 3600.0),
+        max_connections_per_client=_range(
+            "max-connections-per-client", ns.max_connections_per_client, 1, 100_000
+        ),
         rate_limit=_range("rate-limit", ns.rate_limit, 0.0, 1_000_000.0),
         auth_fail_limit=_range("auth-fail-limit", ns.auth_fail_limit, 0, 1_000_000),
         log_level=_choice("log-level", ns.log_level.lower(), LOG_LEVELS),

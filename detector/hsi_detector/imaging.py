@@ -20,8 +20,9 @@ from PIL import Image, UnidentifiedImageError
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-# PIL's bomb guard stays as a backstop; our limit (checked first, from the header) is the real one.
-Image.MAX_IMAGE_PIXELS = 1_000_000_000
+# PIL's bomb guard (Image.MAX_IMAGE_PIXELS) stays as a backstop; our limit, checked first from the
+# header, is the real one. The server raises PIL's guard for its own process (server.py); this
+# module leaves the global alone: Home Assistant imports it too (the integration's local detector).
 
 
 class ImageRejectedError(ValueError):
@@ -74,6 +75,62 @@ def draft_size(width: int, height: int, target: int, letterbox: bool) -> tuple[i
     return wanted
 
 
+def _too_many(width: int, height: int, max_pixels: int) -> ImageRejectedError:
+    return ImageRejectedError(
+        413,
+        "too_many_pixels",
+        f"the image has {width}x{height} pixels, more than the limit of {max_pixels}",
+    )
+
+
+def _open(data: bytes, max_pixels: int) -> tuple[Image.Image, str]:
+    """The image with only its header read; refused when not ours or over the pixel limit."""
+    if not data:
+        raise ImageRejectedError(400, "empty", "the image is empty")
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise ImageRejectedError(415, "unsupported_format", "only JPEG, PNG and WebP are accepted")
+    try:
+        image = Image.open(io.BytesIO(data), formats=[fmt])  # reads the header only
+    except Image.DecompressionBombError as err:
+        # PIL's backstop (over 2 x MAX_IMAGE_PIXELS): a header declaring gigapixels.
+        raise ImageRejectedError(
+            413, "too_many_pixels", f"the image declares more than the limit of {max_pixels} pixels"
+        ) from err
+    # ImportError: ultralytics patches Image.open to retry unidentified files with an optional
+    # HEIF plugin, which fails when that plugin is not installed.
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, ImportError) as err:
+        raise _corrupt() from err
+    width, height = image.size
+    if width * height > max_pixels:
+        image.close()
+        raise _too_many(width, height, max_pixels)
+    return image, fmt
+
+
+def _corrupt() -> ImageRejectedError:
+    return ImageRejectedError(422, "corrupt", "the image could not be decoded")
+
+
+def image_pixels(data: bytes, max_pixels: int) -> int:
+    """The pixel count an image's header declares (checked like `decode_image`, nothing decoded)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image, _fmt = _open(data, max_pixels)
+    with image:
+        width, height = image.size
+    return width * height
+
+
+def _to_rgb(image: Image.Image) -> npt.NDArray[np.uint8]:
+    """8-bit RGB; 16-bit (or 32-bit integer) grey is scaled to 8 bits, not clipped to white."""
+    if image.mode == "I" or image.mode.startswith("I;16"):
+        wide = np.asarray(image)
+        grey = (np.clip(wide, 0, 65535).astype(np.uint32) >> 8).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
 def decode_image(
     data: bytes, max_pixels: int, target: int, *, letterbox: bool = False
 ) -> DecodedImage:
@@ -81,32 +138,17 @@ def decode_image(
 
     `target` and `letterbox` describe the model's input (see `draft_size`).
     """
-    if not data:
-        raise ImageRejectedError(400, "empty", "the image is empty")
-    fmt = sniff_format(data)
-    if fmt is None:
-        raise ImageRejectedError(415, "unsupported_format", "only JPEG, PNG and WebP are accepted")
-    corrupt = ImageRejectedError(422, "corrupt", "the image could not be decoded")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(io.BytesIO(data), formats=[fmt])  # reads the header only
-        # ImportError: ultralytics patches Image.open to retry unidentified files with an optional
-        # HEIF plugin, which fails when that plugin is not installed.
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, ImportError) as err:
-            raise corrupt from err
+        image, fmt = _open(data, max_pixels)
         width, height = image.size
-        if width * height > max_pixels:
-            raise ImageRejectedError(
-                413,
-                "too_many_pixels",
-                f"the image has {width}x{height} pixels, more than the limit of {max_pixels}",
-            )
         if fmt == "JPEG" and (size := draft_size(width, height, target, letterbox)):
             image.draft("RGB", size)
         try:
-            pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
+            pixels = _to_rgb(image)
         except (OSError, SyntaxError, ValueError) as err:
             # Truncated or malformed data: PIL reports these as OSError, SyntaxError or ValueError.
-            raise corrupt from err
+            raise _corrupt() from err
+        finally:
+            image.close()
     return DecodedImage(pixels=pixels, width=width, height=height)

@@ -54,8 +54,11 @@ def split_keys(raw: str) -> list[str]:
 
 
 def digest(key: str) -> bytes:
-    """The SHA-256 digest kept in memory instead of the key."""
-    return hashlib.sha256(key.encode()).digest()
+    """The SHA-256 digest kept in memory instead of the key.
+
+    A header value that is not UTF-8 reaches us with surrogate escapes: it hashes too (to a digest
+    no configured key has), so it counts as a failed attempt instead of failing the request."""
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()
 
 
 class KeyStore:

@@ -16,6 +16,7 @@ _FIELDS = re.compile(
     r"(?:bearer\s+)?[\"']?)([^\s\"',;&]+)"
 )
 _TOKENS = re.compile(r"[A-Za-z0-9_\-+/=.~]{32,}")
+_FORMATTER = logging.Formatter()
 
 
 class SecretMasker(logging.Filter):
@@ -31,9 +32,15 @@ class SecretMasker(logging.Filter):
         return _TOKENS.sub(lambda m: MASK if self._keys.is_key(m.group(0)) else m.group(0), text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Mask the formatted message (arguments included)."""
+        """Mask the formatted message (arguments included), exception text and stack."""
         record.msg = self.mask(record.getMessage())
         record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _FORMATTER.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.mask(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.mask(record.stack_info)
         return True
 
 

@@ -7,27 +7,34 @@ configuration.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 import logging
 import signal
 import ssl
 import sys
 import time
+from typing import Any
 
 from aiohttp import web
 import numpy as np
+from PIL import Image
 
 from hsi_detector.app import AppState, create_app
 from hsi_detector.batcher import MicroBatcher
 from hsi_detector.config import ConfigError, Settings, parse_settings
 from hsi_detector.engines import Engine, EngineError, auto_batch_size, build_engine
 from hsi_detector.keys import KeyStore
-from hsi_detector.limits import AuthFailureLimiter, RateLimiter
+from hsi_detector.limits import AuthFailureLimiter, LogLimiter, RateLimiter
 from hsi_detector.logsetup import configure_logging
 from hsi_detector.metrics import Metrics
+from hsi_detector.protocol import ConnectionLimits, GuardedRunner
 from hsi_detector.service import DetectionService
 from hsi_detector.tls import TlsError, server_context
 
 _LOGGER = logging.getLogger("hsi_detector")
+# PIL's decompression-bomb guard would refuse images that --max-pixels (up to 1e9, checked from the
+# header before decoding) allows; in the server's own process it is raised to that ceiling.
+Image.MAX_IMAGE_PIXELS = 1_000_000_000
 EXIT_RUNTIME = 1
 EXIT_CONFIG = 2
 
@@ -54,6 +61,31 @@ def _security_notes(settings: Settings) -> None:
         )
 
 
+def connection_limits(settings: Settings) -> ConnectionLimits:
+    """The connection layer's limits from the settings."""
+    return ConnectionLimits(
+        header_timeout=settings.header_timeout,
+        keepalive_timeout=settings.keepalive_timeout,
+        body_timeout=settings.body_timeout,
+        max_per_client=settings.max_connections_per_client,
+        max_body_bytes=settings.max_body_bytes,
+    )
+
+
+def _loop_errors(
+    limiter: LogLimiter,
+) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
+    """asyncio's own error reports (a failed TLS handshake, ...): one short line, rate limited."""
+
+    def report(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        name = type(exc).__name__ if exc is not None else "no exception"
+        if limiter.allow("asyncio") is not None:
+            _LOGGER.warning("event loop: %s (%s)", context.get("message", "error"), name)
+
+    return report
+
+
 async def serve(
     settings: Settings, engine: Engine, batch_size: int, context: ssl.SSLContext | None
 ) -> None:
@@ -76,11 +108,18 @@ async def serve(
         auth_limiter=AuthFailureLimiter(settings.auth_fail_limit),
     )
     batcher.start()
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_loop_errors(LogLimiter()))
     # handler_cancellation: a client that disconnects cancels its handler, dropping its images.
-    runner = web.AppRunner(create_app(state), access_log=None, handler_cancellation=True)
+    runner = GuardedRunner(
+        create_app(state),
+        limits=connection_limits(settings),
+        metrics=metrics,
+        access_log=None,
+        handler_cancellation=True,
+    )
     await runner.setup()
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from hsi_detector.batcher import BatcherStoppedError, InferenceError, QueueFullError
 from hsi_detector.errors import ApiError
-from hsi_detector.imaging import DecodedImage, ImageRejectedError, decode_image
+from hsi_detector.imaging import DecodedImage, ImageRejectedError, decode_image, image_pixels
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -83,16 +83,46 @@ class DetectionService:
         )
         return image, (time.perf_counter() - start) * 1000
 
+    def _probe_all(self, images: list[bytes]) -> list[int | ImageRejectedError]:
+        """Pixel counts from the headers (one pool job: headers are cheap to read)."""
+        found: list[int | ImageRejectedError] = []
+        for data in images:
+            try:
+                found.append(image_pixels(data, self.settings.max_pixels))
+            except ImageRejectedError as err:
+                found.append(err)
+        return found
+
+    def _refuse(self, err: ImageRejectedError, index: int, count: int) -> ApiError:
+        self.metrics.reject(err.reason)
+        where = f"image {index + 1}: " if count > 1 else ""
+        return ApiError(err.status, err.reason, where + str(err))
+
     async def _decode_all(self, images: list[bytes]) -> list[tuple[DecodedImage, float]]:
+        """Decode within the request's pixel budget, checked from the headers before any decode;
+        the decodes run in the pool, at most --decode-workers at a time for the whole server."""
         loop = asyncio.get_running_loop()
+        sizes = await loop.run_in_executor(self.pool, self._probe_all, images)
+        total = 0
+        for index, size in enumerate(sizes):
+            if isinstance(size, ImageRejectedError):
+                raise self._refuse(size, index, len(images))
+            total += size
+        if total > (budget := self.settings.max_request_pixels):
+            reason = "request_too_many_pixels"
+            self.metrics.reject(reason)
+            raise ApiError(
+                413,
+                reason,
+                f"the images of this request have {total} pixels together, more than the "
+                f"limit of {budget}",
+            )
         jobs = [loop.run_in_executor(self.pool, self._decode, data) for data in images]
         done = await asyncio.gather(*jobs, return_exceptions=True)
         decoded: list[tuple[DecodedImage, float]] = []
         for index, item in enumerate(done):
             if isinstance(item, ImageRejectedError):
-                self.metrics.reject(item.reason)
-                where = f"image {index + 1}: " if len(images) > 1 else ""
-                raise ApiError(item.status, item.reason, where + str(item))
+                raise self._refuse(item, index, len(images))
             if isinstance(item, BaseException):
                 raise item
             decoded.append(item)

@@ -1,5 +1,6 @@
 """TLS: a self-signed certificate made once and reused (fingerprint printed for pinning), or a
-provided one; TLS 1.2 minimum; client certificates required when a client CA is given (mTLS)."""
+provided one; TLS 1.2 minimum with forward-secret AEAD suites only; client certificates required
+when a client CA is given (mTLS)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from cryptography.x509.oid import NameOID
 if TYPE_CHECKING:
     from hsi_detector.config import Settings
 
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
 CERT_FILE = "cert.pem"
 KEY_FILE = "key.pem"
 _VALIDITY_DAYS = 3650
@@ -106,6 +108,9 @@ def server_context(settings: Settings) -> tuple[ssl.SSLContext | None, str | Non
         cert, key = settings.tls_cert, settings.tls_key
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    # TLS 1.2: forward-secret AEAD suites only (no CBC, no SHA-1, no RSA key exchange); TLS 1.3's
+    # suites all are.
+    context.set_ciphers(TLS12_CIPHERS)
     try:
         context.load_cert_chain(cert, key)
         if settings.tls_client_ca is not None:

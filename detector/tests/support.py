@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 import importlib.util
 import io
@@ -152,3 +153,42 @@ def metric(text: str, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+async def open_from(
+    server: ServerProcess, local: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw TCP connection to the server from a chosen loopback address (127.0.0.x)."""
+    return await asyncio.open_connection("127.0.0.1", server.port, local_addr=(local, 0))
+
+
+READ_TIMEOUT = 20.0  # generous: reaching it is a failure, never a wait the test relies on
+
+
+async def read_all(reader: asyncio.StreamReader) -> bytes:
+    """Everything until the server closes the connection."""
+    async with asyncio.timeout(READ_TIMEOUT):
+        return await reader.read()
+
+
+async def exchange(server: ServerProcess, local: str, data: bytes) -> bytes:
+    """Send raw bytes (a request, whole or not); all the server answers until it closes."""
+    reader, writer = await open_from(server, local)
+    try:
+        writer.write(data)
+        await writer.drain()
+        return await read_all(reader)
+    finally:
+        writer.close()
+
+
+def status_of(answer: bytes) -> int:
+    """The status code of the first answer in raw bytes (0 when there is none)."""
+    line = answer.split(b"\r\n", 1)[0].split()
+    return int(line[1]) if len(line) > 1 and line[1].isdigit() else 0
+
+
+def head_and_body(answer: bytes) -> tuple[str, bytes]:
+    """The header block (text) and the body of a raw answer."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head.decode("latin-1"), body

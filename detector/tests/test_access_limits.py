@@ -1,4 +1,4 @@
-"""Rate limiting and the failed-authentication lockout on a real server, told apart per client by
+"""Rate limiting and the failed-authentication throttle on a real server, told apart per client by
 connecting from different loopback addresses (127.0.0.x)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from tests.support import API_KEY, ServerProcess
 @pytest.fixture(scope="module")
 def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     yield from _serve(
-        ["--engine", "tflite", "--no-warmup", "--rate-limit", "2", "--auth-fail-limit", "3"],
+        ["--engine", "tflite", "--no-warmup", "--rate-limit", "2", "--auth-fail-limit", "2"],
         tmp_path_factory.mktemp("strict"),
         KEY_ENV,
     )
@@ -42,21 +42,21 @@ async def test_rate_limit_answers_429_with_retry_after(strict_server: ServerProc
         assert r.status == 200  # another client is not affected
 
 
-async def test_repeated_bad_keys_lock_the_client_out(strict_server: ServerProcess) -> None:
+async def test_repeated_bad_keys_are_throttled_without_locking_the_owner_out(
+    strict_server: ServerProcess,
+) -> None:
     async with _from("127.0.0.3", "W" + "q7" * 20) as attacker:
-        for _ in range(3):
+        for _ in range(2):
             async with attacker.get(strict_server.url + "/metrics") as resp:
                 assert resp.status == 401
+        async with attacker.get(strict_server.url + "/metrics") as resp:
+            assert resp.status == 429
+            assert (await resp.json())["error"]["reason"] == "auth_throttled"
+            assert int(resp.headers["Retry-After"]) > 0
+    # Home Assistant shares the address: its valid key is still served.
     async with (
         _from("127.0.0.3", API_KEY) as same_address,
         same_address.get(strict_server.url + "/metrics") as resp,
     ):
-        assert resp.status == 429
-        assert (await resp.json())["error"]["reason"] == "auth_locked"
-        assert int(resp.headers["Retry-After"]) > 0
-    async with (
-        _from("127.0.0.4", API_KEY) as honest,
-        honest.get(strict_server.url + "/metrics") as resp,
-    ):
         assert resp.status == 200
-        assert "hsi_auth_failures_total 3" in await resp.text()
+        assert "hsi_auth_failures_total 3.0" in await resp.text()

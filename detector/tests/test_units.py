@@ -8,13 +8,16 @@ controls; the real engines are exercised by the process tests.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from pathlib import Path
+import sys
 import threading
 from typing import Any
 
 import numpy as np
 from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 import pytest
 
 from hsi_detector.batcher import BatcherStoppedError, MicroBatcher, QueueFullError
@@ -23,15 +26,21 @@ from hsi_detector.engines.base import Detection, auto_batch_size, cpu_threads
 from hsi_detector.engines.tflite import read_labelmap
 from hsi_detector.engines.yolo import pick_device, use_half
 from hsi_detector.errors import ApiError
-from hsi_detector.imaging import ImageRejectedError, decode_image, draft_size, sniff_format
+from hsi_detector.imaging import (
+    ImageRejectedError,
+    decode_image,
+    draft_size,
+    image_pixels,
+    sniff_format,
+)
 from hsi_detector.intake import decode_base64_image
 from hsi_detector.keys import KeyStore, digest, key_problem
-from hsi_detector.limits import AuthFailureLimiter, RateLimiter
+from hsi_detector.limits import AuthFailureLimiter, LogLimiter, RateLimiter
 from hsi_detector.logsetup import SecretMasker, configure_logging
 from hsi_detector.metrics import Metrics
 from hsi_detector.service import DetectionService, Options
-from hsi_detector.tls import _subject_names, ensure_self_signed, fingerprint
-from tests.support import API_KEY, BUS, ZIDANE, encode, resized
+from hsi_detector.tls import _subject_names, ensure_self_signed, fingerprint, server_context
+from tests.support import API_KEY, BUS, ZIDANE, encode, png_claiming, resized
 
 
 class ScriptedEngine:
@@ -421,18 +430,110 @@ async def test_service_maps_failures_to_statuses() -> None:
 # ---------------------------------------------------------------- metrics, logs, engines, TLS
 
 
-def test_metrics_exposition() -> None:
+def test_metrics_exposition_parses_with_prometheus_parser() -> None:
     m = Metrics(lambda: 3)
     m.request('/v1/"x"', 200, 0.02)
     m.batch(5, 0.1)
     m.reject("corrupt")
     m.rate_limit()
+    m.refusal("header_timeout")
     text = m.render()
-    assert 'hsi_requests_total{endpoint="/v1/\\"x\\"",status="200"} 1' in text
-    assert 'hsi_batch_size_bucket{le="4"} 0' in text
-    assert 'hsi_batch_size_bucket{le="8"} 1' in text
-    assert "hsi_queue_depth 3" in text
-    assert "hsi_rate_limited_total 1" in text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values()
+               for s in f.samples}  # fmt: skip
+    assert samples["hsi_requests_total", (("endpoint", '/v1/"x"'), ("status", "200"))] == 1
+    assert samples["hsi_batch_size_bucket", (("le", "4.0"),)] == 0
+    assert samples["hsi_batch_size_bucket", (("le", "8.0"),)] == 1
+    assert samples["hsi_queue_depth", ()] == 3
+    assert samples["hsi_rate_limited_total", ()] == 1
+    assert samples["hsi_rejected_inputs_total", (("reason", "corrupt"),)] == 1
+    assert samples["hsi_refusals_total", (("reason", "header_timeout"),)] == 1
+    assert families["hsi_request_duration_seconds"].type == "histogram"
+    assert samples["process_resident_memory_bytes", ()] > 0  # process metrics come along
+    assert not any(name.endswith("_created") for name, _ in samples)
+    assert "hsi_queue_depth 3.0" in Metrics(lambda: 3).render()
+
+
+def test_log_limiter_and_auth_throttle_retry_after() -> None:
+    now = [0.0]
+    limiter = LogLimiter(lines=2, window=10, clock=lambda: now[0])
+    assert [limiter.allow("a") for _ in range(4)] == [0, 0, None, None]
+    assert limiter.allow("b") == 0
+    now[0] = 11
+    assert limiter.allow("a") == 2  # the next line says how many were left out
+    throttle = AuthFailureLimiter(2, window=10, clock=lambda: now[0])
+    assert throttle.retry_after("a") == 1
+    for _ in range(5):
+        throttle.record_failure("a")
+    assert len(throttle._failures["a"]) == 2  # bounded: only the latest `limit` are kept
+    now[0] = 14
+    assert throttle.blocked("a")
+    assert throttle.retry_after("a") == 7
+
+
+def test_keys_that_are_not_utf8_hash_and_fail() -> None:
+    assert digest("\udcff" + API_KEY) != digest(API_KEY)  # a surrogate-escaped header value
+    assert not KeyStore((digest(API_KEY),)).verify("\udcff" + API_KEY)
+
+
+async def test_request_over_the_pixel_budget_is_413_before_decoding() -> None:
+    png = encode(Image.new("RGB", (100, 100)), "PNG")
+    service = _service(ScriptedEngine(), max_request_pixels=25_000)
+    service.batcher.start()
+    try:
+        [one] = await service.detect([png], Options(0.1, None))
+        assert one.width == 100
+        with pytest.raises(ApiError) as err:
+            await service.detect([png, png, png], Options(0.1, None))
+        assert err.value.status == 413
+        assert err.value.reason == "request_too_many_pixels"
+        with pytest.raises(ApiError) as err:
+            await service.detect([png, b"GIF89a"], Options(0.1, None))
+        assert err.value.message.startswith("image 2:")
+    finally:
+        service.batcher.stop()
+
+
+def test_16_bit_grey_is_scaled_not_clipped() -> None:
+    grey = Image.fromarray(np.full((8, 8), 40000, dtype=np.uint16))
+    png = encode(grey, "PNG")
+    assert Image.open(io.BytesIO(png)).mode.startswith("I;16")
+    decoded = decode_image(png, 10_000, 64)
+    assert decoded.pixels.shape == (8, 8, 3)
+    assert decoded.pixels.dtype == np.uint8
+    assert int(decoded.pixels[0, 0, 0]) == 40000 >> 8  # 156, not 255
+
+
+def test_gigapixel_header_is_refused_not_raised() -> None:
+    with pytest.raises(ImageRejectedError) as err:
+        decode_image(png_claiming(65535, 65535), 40_000_000, 64)
+    assert err.value.status == 413
+    assert image_pixels(png_claiming(300, 200), 40_000_000) == 60_000
+
+
+def test_tls12_offers_only_forward_secret_aead_suites(tmp_path: Path) -> None:
+    context, _pin = server_context(Settings(tls="self-signed", tls_dir=tmp_path))
+    assert context is not None
+    suites = context.get_ciphers()
+    tls12 = [c for c in suites if c["protocol"] == "TLSv1.2"]
+    assert tls12
+    for suite in tls12:
+        assert suite["aead"], suite["name"]
+        assert suite["kea"] == "kx-ecdhe", suite["name"]
+    assert not any("CBC" in c["description"] or c["name"].endswith("-SHA") for c in suites)
+
+
+def test_log_masking_covers_exception_text() -> None:
+    masker = SecretMasker(KeyStore((digest(API_KEY),)))
+    try:
+        raise ValueError(f"bad header X-API-Key: {API_KEY}\x01")
+    except ValueError:
+        record = logging.LogRecord("t", logging.ERROR, "", 0, "failed", None, sys.exc_info())
+    assert masker.filter(record)
+    assert record.exc_text is not None
+    assert "ValueError" in record.exc_text
+    assert API_KEY not in record.exc_text
+    assert API_KEY not in logging.Formatter().format(record)
 
 
 def test_log_masking(caplog: pytest.LogCaptureFixture) -> None:

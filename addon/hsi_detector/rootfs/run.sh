@@ -61,6 +61,11 @@ args=(
     --tls "$(bashio::config 'tls')"
     --max-body-mb "$(bashio::config 'max_body_mb')"
     --max-pixels "$(bashio::config 'max_pixels')"
+    --max-request-pixels "$(bashio::config 'max_request_pixels')"
+    --header-timeout "$(bashio::config 'header_timeout')"
+    --body-timeout "$(bashio::config 'body_timeout')"
+    --keepalive-timeout "$(bashio::config 'keepalive_timeout')"
+    --max-connections-per-client "$(bashio::config 'max_connections_per_client')"
     --rate-limit "$(bashio::config 'rate_limit')"
     --auth-fail-limit "$(bashio::config 'auth_fail_limit')"
     --log-level "$(bashio::config 'log_level')"
@@ -95,5 +100,51 @@ fi
 mkdir -p "${DATA_DIR}/models" "${DATA_DIR}/tls"
 cd "${DATA_DIR}/models"
 
+# Supervisor discovery (config.yaml: discovery): once the server answers, hand the integration what it
+# needs to connect, so the user types nothing: the add-on's host name, the port, the key, whether TLS
+# is on and the SHA-256 fingerprint of the certificate the server serves (what the integration pins).
+# It runs beside the server: this script execs the server below, so the server keeps this PID ($$)
+# and the announcement gives up as soon as that process is gone. Announced on every start, so a new
+# certificate or key reaches the integration too.
+# Whether a process still runs (a zombie does not: until its parent reaps it, kill -0 says it does).
+running() {
+    local state
+    state="$(sed 's/.*) //' "/proc/${1}/stat" 2>/dev/null | cut -d' ' -f1)" && [[ -n "${state}" && "${state}" != Z ]]
+}
+
+announce() {
+    local server_pid=$$ scheme=https tls=true fingerprint="" cert config
+    if bashio::config.equals 'tls' 'disabled'; then
+        scheme=http
+        tls=false
+    fi
+    until curl -fsk --max-time 5 -o /dev/null "${scheme}://127.0.0.1:8765/health"; do
+        running "${server_pid}" || return 0
+        sleep 1
+    done
+    if [[ "${tls}" == true ]]; then
+        cert="${DATA_DIR}/tls/cert.pem"
+        if bashio::config.equals 'tls' 'provided'; then
+            cert="$(ssl_path "$(bashio::config 'certfile')")"
+        fi
+        # "sha256 Fingerprint=AB:CD:..." -> 64 lower-case hex digits.
+        fingerprint="$(openssl x509 -in "${cert}" -noout -fingerprint -sha256 \
+            | cut -d= -f2 | tr -d ':' | tr 'A-F' 'a-f')"
+    fi
+    config="$(jq -n \
+        --arg host "$(bashio::addon.hostname)" \
+        --arg api_key "${HSI_API_KEY}" \
+        --arg fingerprint "${fingerprint}" \
+        --argjson tls "${tls}" \
+        '{host: $host, port: 8765, api_key: $api_key, tls: $tls,
+          fingerprint: (if $fingerprint == "" then null else $fingerprint end)}')"
+    if bashio::discovery "home_security_intel" "${config}" > /dev/null; then
+        bashio::log.info "Announced the detector to Home Assistant (Supervisor discovery)"
+    else
+        bashio::log.warning "Could not announce the detector to Home Assistant; add it by URL instead"
+    fi
+}
+
 bashio::log.info "Starting HSI Detector (engine $(bashio::config 'engine'), runtime $(bashio::config 'runtime'), model $(bashio::config 'model'))"
+announce &
 exec hsi-detector "${args[@]}"
