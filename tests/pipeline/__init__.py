@@ -1,0 +1,1 @@
+"""Tests of the pure-Python detection pipeline (filters, tracker, state)."""
