@@ -1,8 +1,10 @@
 """End to end: ``scripts/develop`` runs a real Home Assistant that onboards the demo camera.
 
-Drives the same REST API the frontend uses: onboarding, the config flow (scan, manual address,
-wrong then right password), the camera entity and its image. Slow (Home Assistant starts for
-real), so there is one test.
+Drives the same REST API the frontend uses: onboarding, the config flow (the detector server that
+develop starts, then the camera: scan, manual address, wrong then right password), the camera
+entity and its image, and then detection for real: the demo scene's person turns the person
+occupancy sensor on, fires one detection event and triggers an automation, and leaving turns it
+off. Slow (Home Assistant starts for real and the scene plays in real time), so there is one test.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import urllib.parse
 import urllib.request
 
 import pytest
+
+from tests.support.onvif_sim.scene import demo_steps
 
 ROOT = Path(__file__).parents[1]
 PASSWORD = "develop-e2e-password"  # the demo camera's, made up for this test
@@ -65,12 +69,13 @@ class HomeAssistantApi:
 def develop(socket_enabled: None, tmp_path: Path) -> Iterator[HomeAssistantApi]:
     """scripts/develop on free ports in a temporary folder; stopped with its whole process group."""
     folder = tmp_path
-    ha_port, camera_port = _free_port(), _free_port()
+    ha_port, camera_port, detector_port = _free_port(), _free_port(), _free_port()
     env = {
         **os.environ,
         "HSI_DEVELOP_DIR": str(folder),
         "HSI_HA_PORT": str(ha_port),
         "HSI_CAMERA_PORT": str(camera_port),
+        "HSI_DETECTOR_PORT": str(detector_port),
         "HSI_CAMERA_PASSWORD": PASSWORD,
     }
     log = (folder / "develop.log").open("w")
@@ -84,6 +89,7 @@ def develop(socket_enabled: None, tmp_path: Path) -> Iterator[HomeAssistantApi]:
     )
     api = HomeAssistantApi(f"http://127.0.0.1:{ha_port}")
     api.camera_port = camera_port  # type: ignore[attr-defined]
+    api.detector_url = f"http://127.0.0.1:{detector_port}"  # type: ignore[attr-defined]
     api.log = folder / "config" / "home-assistant.log"  # type: ignore[attr-defined]
     try:
         deadline = time.monotonic() + START_TIMEOUT
@@ -128,13 +134,49 @@ def _onboard(api: HomeAssistantApi) -> None:
     api.token = token["access_token"]
 
 
+def _state(api: HomeAssistantApi, entity_id: str) -> dict[str, Any]:
+    state: dict[str, Any] = api.call("GET", f"/api/states/{entity_id}")
+    return state
+
+
+def _wait_for(api: HomeAssistantApi, entity_id: str, wanted: str, timeout: float) -> None:
+    """Poll an entity until it has the wanted state (the scene plays in real time)."""
+    deadline = time.monotonic() + timeout
+    state = None
+    while state != wanted:
+        try:
+            state = _state(api, entity_id)["state"]
+        except urllib.error.HTTPError as err:  # not there yet (an automation being reloaded)
+            if err.code != 404:
+                raise
+        if state == wanted:
+            break
+        assert time.monotonic() < deadline, f"{entity_id} stayed {state}, wanted {wanted}"
+        time.sleep(0.5)
+
+
+def _add_detector(api: HomeAssistantApi) -> None:
+    """Add integration -> a detector server: the form suggests the URL; develop's has no key."""
+    flow = api.call("POST", "/api/config/config_entries/flow", {"handler": "home_security_intel"})
+    assert (flow["type"], flow["menu_options"]) == ("menu", ["camera", "detector", "local_model"])
+    flow_path = f"/api/config/config_entries/flow/{flow['flow_id']}"
+    flow = api.call("POST", flow_path, {"next_step_id": "detector"})
+    assert flow["step_id"] == "detector"
+    url = api.detector_url  # type: ignore[attr-defined]
+    flow = api.call("POST", flow_path, {"url": url, "api": "hsi"})
+    assert flow["type"] == "create_entry", flow
+    assert flow["result"]["state"] == "loaded"
+
+
 def test_develop_onboards_the_demo_camera(develop: HomeAssistantApi) -> None:
-    """From "Add integration" to a camera entity that shows the demo camera's picture."""
+    """From "Add integration" to a camera whose person detection drives an automation."""
     api = develop
     _onboard(api)
+    _add_detector(api)
     flow = api.call("POST", "/api/config/config_entries/flow", {"handler": "home_security_intel"})
-    assert (flow["type"], flow["progress_action"]) == ("progress", "scan")
     flow_path = f"/api/config/config_entries/flow/{flow['flow_id']}"
+    flow = api.call("POST", flow_path, {"next_step_id": "camera"})
+    assert (flow["type"], flow["progress_action"]) == ("progress", "scan")
     for _ in range(60):
         if flow["type"] != "progress":
             break
@@ -157,8 +199,40 @@ def test_develop_onboards_the_demo_camera(develop: HomeAssistantApi) -> None:
     assert cameras[0]["state"] == "idle"
     image = api.call("GET", "/api/camera_proxy/camera.simcam_4k_mainstream")
     assert image[:3] == b"\xff\xd8\xff"
-    sample = ROOT / "tests" / "support" / "onvif_sim" / "images" / "bus.jpg"
-    assert image == sample.read_bytes()
+    # The demo camera plays the demo scene: whichever step is showing right now.
+    assert image in {step.image for step in demo_steps()}
+
+    # A person-detected automation, made the way the automation editor saves one.
+    api.call(
+        "POST",
+        "/api/config/automation/config/person_at_the_door",
+        {
+            "id": "person_at_the_door",
+            "alias": "Person at the door",
+            "triggers": [
+                {"trigger": "state", "entity_id": "binary_sensor.simcam_4k_person", "to": "on"}
+            ],
+            "actions": [{"event": "hsi_person_seen"}],
+        },
+    )
+    _wait_for(api, "automation.person_at_the_door", "on", 60)
+    # The scene loops every 100 s: a person is in view from 20 s to 70 s of each loop.
+    _wait_for(api, "binary_sensor.simcam_4k_person", "on", 130)
+    assert _state(api, "sensor.simcam_4k_person_count")["state"] == "1"
+    event = _state(api, "event.simcam_4k_detection")
+    assert event["attributes"]["event_type"] == "person_detected"
+    assert event["attributes"]["label"] == "person"
+    first_object = event["attributes"]["object_id"]
+    deadline = time.monotonic() + 30
+    while _state(api, "automation.person_at_the_door")["attributes"]["last_triggered"] is None:
+        assert time.monotonic() < deadline, "the automation did not run"
+        time.sleep(0.5)
+    drawn = api.call("GET", "/api/image_proxy/image.simcam_4k_last_detection")
+    assert drawn[:3] == b"\xff\xd8\xff"
+    assert drawn not in {step.image for step in demo_steps()}  # boxes drawn on it
+    # The person leaves: off after the off delay, and that visit fired one event only.
+    _wait_for(api, "binary_sensor.simcam_4k_person", "off", 90)
+    assert _state(api, "event.simcam_4k_detection")["attributes"]["object_id"] == first_object
 
     # Nothing of ours went wrong in Home Assistant's log, and the password never reached it.
     log = api.log.read_text(encoding="utf-8")  # type: ignore[attr-defined]

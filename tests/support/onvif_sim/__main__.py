@@ -1,11 +1,13 @@
 """Run the simulated ONVIF camera as a demo device until interrupted.
 
     HSI_SIM_PASSWORD=secret python -m tests.support.onvif_sim --host 127.0.0.1 --port 8899 \
-        [--announce]
+        [--announce] [--scene demo]
 
 The password comes from HSI_SIM_PASSWORD (or --password, which `ps` shows to every local user).
 
 `--announce` also publishes it by WS-Discovery so ONVIF discovery (e.g. Home Assistant's) finds it.
+`--scene demo` makes the snapshots play the demo scene (a person walks in, stays and leaves, in a
+100 s loop) instead of rotating through the sample images.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import contextlib
 import os
 import signal
 import sys
+import time
 
 from .announce import Announcer
 from .config import SimConfig
+from .scene import SCENES
 from .server import OnvifSimulator
 
 
@@ -42,6 +46,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="toggle motion on/off every SECONDS (0 = never)",
     )
     parser.add_argument("--clock-skew", type=float, default=0.0, metavar="SECONDS")
+    parser.add_argument(
+        "--scene", choices=sorted(SCENES), default=None, help="snapshots play this scene"
+    )
     return parser.parse_args(argv)
 
 
@@ -58,6 +65,9 @@ async def serve(args: argparse.Namespace) -> None:
     config = SimConfig(
         username=args.username, password=args.password, serial=args.serial, mac=args.mac
     )
+    if args.scene:
+        # Composing the frames takes about a second of CPU: not on the event loop.
+        config.scene = await asyncio.to_thread(SCENES[args.scene], time.monotonic)
     simulator = OnvifSimulator(config)
     simulator.clock_skew = args.clock_skew
     await simulator.start(args.host, args.port)
@@ -70,7 +80,8 @@ async def serve(args: argparse.Namespace) -> None:
         f"ONVIF simulator ready: host={simulator.host} port={simulator.port} "
         f"username={config.username} "
         f"device_service={simulator.url}/onvif/device_service "
-        f"announce={'yes' if announcer else 'no'}",
+        f"announce={'yes' if announcer else 'no'} "
+        f"scene={args.scene or 'none'}",
         flush=True,
     )
     stop = asyncio.Event()

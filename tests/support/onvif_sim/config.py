@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .scene import Scene
 
 IMAGES_DIR = Path(__file__).parent / "images"
 SAMPLE_IMAGES: tuple[Path, ...] = (IMAGES_DIR / "bus.jpg", IMAGES_DIR / "zidane.jpg")
@@ -46,3 +50,5 @@ class SimConfig:
     mac: str | None = "02:00:5e:10:00:01"
     profiles: list[SimProfile] = field(default_factory=_default_profiles)
     images: list[Path] = field(default_factory=_default_images)
+    scene: Scene | None = None
+    """When set, snapshots follow this timeline instead of rotating through `images`."""

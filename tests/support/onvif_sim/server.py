@@ -431,6 +431,10 @@ class OnvifSimulator:
         accepted, stale = self._snapshot_authorized(request)
         if not accepted:
             return self._snapshot_challenge(stale=stale)
+        scene = self.config.scene
+        if scene is not None:
+            self.snapshot_requests += 1
+            return web.Response(body=scene.current().image, content_type="image/jpeg")
         images = self.config.images
         if not images:
             return web.Response(status=503, text="no image available")
