@@ -16,12 +16,14 @@ from syrupy.assertion import SnapshotAssertion
 
 import custom_components.home_security_intel  # noqa: F401 - see module docstring
 from custom_components.home_security_intel.const import (
+    CONF_DETECTOR,
     CONF_FRAME_SOURCE,
     CONF_HOST,
     CONF_PASSWORD,
     CONF_PORT,
     CONF_PROFILES,
     CONF_USERNAME,
+    DETECTOR_NONE,
     DOMAIN,
     FRAME_SOURCE_SNAPSHOT,
 )
@@ -63,9 +65,11 @@ def config_entry(onvif_sim: OnvifSimulator) -> MockConfigEntry:
             CONF_USERNAME: onvif_sim.config.username,
             CONF_PASSWORD: onvif_sim.config.password,
         },
+        # Camera-only tests run without detection; detection tests choose a detector.
         options={
             CONF_FRAME_SOURCE: FRAME_SOURCE_SNAPSHOT,
             CONF_PROFILES: [onvif_sim.config.profiles[0].token],
+            CONF_DETECTOR: DETECTOR_NONE,
         },
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Any, Literal
 
 from homeassistant.components.camera import async_get_image, async_get_stream_source
 from homeassistant.components.camera.const import CameraEntityFeature
@@ -17,11 +17,21 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.home_security_intel.const import (
+    CONF_CONFIRM_THRESHOLD,
+    CONF_DETECTOR,
+    CONF_FPS,
     CONF_FRAME_SOURCE,
+    CONF_GROUPS,
+    CONF_MAX_AREA,
+    CONF_MIN_AREA,
+    CONF_MIN_SCORE,
+    CONF_OFF_DELAY,
     CONF_PROFILES,
+    DETECTOR_NONE,
     DOMAIN,
     FRAME_SOURCE_SNAPSHOT,
 )
+from custom_components.home_security_intel.detection_coordinator import DetectionSettings
 from custom_components.home_security_intel.onvif import normalize_mac
 from tests.common import setup_entry
 from tests.support.onvif_sim import OnvifSimulator
@@ -35,6 +45,26 @@ def _entity_id(hass: HomeAssistant, sim: OnvifSimulator, profile_index: int = 0)
     entity_id = er.async_get(hass).async_get_entity_id("camera", DOMAIN, unique_id)
     assert entity_id is not None
     return entity_id
+
+
+def _options_input(tokens: list[str]) -> dict[str, Any]:
+    """What the options form sends: these profiles, no detection, the default detection settings."""
+    settings = DetectionSettings()
+    return {
+        CONF_DETECTOR: DETECTOR_NONE,
+        CONF_FRAME_SOURCE: FRAME_SOURCE_SNAPSHOT,
+        CONF_PROFILES: tokens,
+        "detection": {
+            CONF_FPS: settings.fps,
+            CONF_GROUPS: list(settings.groups),
+            CONF_MIN_SCORE: settings.min_score,
+            CONF_CONFIRM_THRESHOLD: settings.confirm_threshold,
+            CONF_MIN_AREA: settings.min_area,
+            CONF_MAX_AREA: settings.max_area,
+            CONF_OFF_DELAY: settings.off_delay,
+        },
+        "zones_and_masks": {},
+    }
 
 
 def _next_image(sim: OnvifSimulator) -> bytes:
@@ -129,10 +159,10 @@ async def test_unknown_profile_falls_back_to_first(
     hass: HomeAssistant, config_entry: MockConfigEntry, onvif_sim: OnvifSimulator
 ) -> None:
     """Options naming no existing profile still give the camera's first profile an entity."""
-    await setup_entry(hass, config_entry, options={CONF_PROFILES: ["gone"]})
+    await setup_entry(hass, config_entry, options={**config_entry.options, CONF_PROFILES: ["gone"]})
     _entity_id(hass, onvif_sim, 0)
-    cameras = er.async_entries_for_config_entry(er.async_get(hass), config_entry.entry_id)
-    assert len(cameras) == 1
+    entries = er.async_entries_for_config_entry(er.async_get(hass), config_entry.entry_id)
+    assert [entry.domain for entry in entries] == ["camera"]
 
 
 async def test_refused_snapshot_uri_is_never_fetched(
@@ -171,6 +201,7 @@ async def test_snapshot_outage_logs_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Failing snapshots log one warning per outage, not per frame, and one line on recovery."""
+    caplog.set_level(logging.INFO, logger=CAMERA_LOGGER)
     entity_id = _entity_id(hass, onvif_sim)
     images = onvif_sim.config.images
     onvif_sim.config.images = []  # the simulator answers 503 without an image
@@ -222,7 +253,7 @@ async def test_deselected_profile_entity_is_removed_on_reload(
 
     result = await hass.config_entries.options.async_init(config_entry.entry_id)
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_FRAME_SOURCE: FRAME_SOURCE_SNAPSHOT, CONF_PROFILES: [tokens[0]]}
+        result["flow_id"], _options_input([tokens[0]])
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()  # the options flow reloads the entry
@@ -239,9 +270,7 @@ async def test_deselected_profile_entity_is_removed_on_reload(
 
     # Selecting it again brings the entity back.
     result = await hass.config_entries.options.async_init(config_entry.entry_id)
-    await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_FRAME_SOURCE: FRAME_SOURCE_SNAPSHOT, CONF_PROFILES: tokens}
-    )
+    await hass.config_entries.options.async_configure(result["flow_id"], _options_input(tokens))
     await hass.async_block_till_done()
     assert hass.states.get(_entity_id(hass, onvif_sim, 1)) is not None
 

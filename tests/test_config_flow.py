@@ -9,6 +9,7 @@ One test also makes ``async_connect`` fail unexpectedly, a client bug no real ca
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
+from contextlib import contextmanager
 import json
 import logging
 from pathlib import Path
@@ -25,7 +26,7 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, section
 from homeassistant.helpers.service_info.dhcp import DhcpServiceInfo
 import probatio
 import pytest
@@ -34,12 +35,24 @@ import pytest_socket
 
 from custom_components.home_security_intel import config_flow
 from custom_components.home_security_intel.const import (
+    CONF_CONFIRM_THRESHOLD,
+    CONF_DETECTOR,
+    CONF_FPS,
     CONF_FRAME_SOURCE,
+    CONF_GROUPS,
     CONF_HOST,
+    CONF_MASKS,
+    CONF_MAX_AREA,
+    CONF_MIN_AREA,
+    CONF_MIN_SCORE,
+    CONF_OFF_DELAY,
     CONF_PASSWORD,
     CONF_PORT,
     CONF_PROFILES,
     CONF_USERNAME,
+    CONF_ZONES,
+    DETECTOR_AUTO,
+    DETECTOR_NONE,
     DISCOVERY_TIMEOUT,
     DOMAIN,
     FRAME_SOURCE_RTSP,
@@ -97,43 +110,73 @@ STRINGS: dict[str, Any] = json.loads(
 )
 
 
-def assert_translated(section: str, result: ConfigFlowResult) -> None:
-    """Every text a flow result makes the frontend look up exists in strings.json."""
-    strings = STRINGS[section]
+def _placeholders(text: str) -> set[str]:
+    return set(re.findall(r"{(\w+)}", text))
+
+
+def _assert_fields(
+    strings: dict[str, Any], schema: probatio.Schema, placeholders: set[str]
+) -> None:
+    """Every field has a label and a description; every section a name and its own fields."""
+    for marker, selector in schema.schema.items():
+        if isinstance(selector, section):
+            texts = strings["sections"][marker]
+            assert texts["name"]
+            assert _placeholders(texts.get("description", "")) <= placeholders
+            _assert_fields(texts, selector.schema, placeholders)
+            continue
+        assert strings["data"][marker]
+        assert strings["data_description"][marker]
+        assert _placeholders(strings["data_description"][marker]) <= placeholders, marker
+        if key := getattr(selector, "config", {}).get("translation_key"):
+            assert STRINGS["selector"][key]["options"]
+
+
+def assert_translated(section_name: str, result: ConfigFlowResult) -> None:
+    """Every text a flow result makes the frontend look up exists in strings.json.
+
+    Placeholders in titles, descriptions, field descriptions and errors must all be filled.
+    """
+    strings = STRINGS[section_name]
+    placeholders = set(result.get("description_placeholders") or {})
     match result["type"]:
         case FlowResultType.FORM:
             step = strings["step"][result["step_id"]]
-            placeholders = set(result.get("description_placeholders") or {})
             for text in (step["title"], step.get("description", "")):
-                assert set(re.findall(r"{(\w+)}", text)) <= placeholders, text
-            schema = result["data_schema"]
-            assert schema is not None
-            for marker, selector in schema.schema.items():
-                assert step["data"][marker]
-                assert step["data_description"][marker]
-                if key := getattr(selector, "config", {}).get("translation_key"):
-                    assert STRINGS["selector"][key]["options"]
+                assert _placeholders(text) <= placeholders, text
+            if (schema := result["data_schema"]) is not None:
+                _assert_fields(step, schema, placeholders)
             for error in (result["errors"] or {}).values():
                 assert strings["error"][error]
+                assert _placeholders(strings["error"][error]) <= placeholders, error
+        case FlowResultType.MENU:
+            step = strings["step"][result["step_id"]]
+            assert _placeholders(step["title"] + step.get("description", "")) <= placeholders
+            options = result["menu_options"]
+            assert isinstance(options, list)
+            for option in options:
+                assert step["menu_options"][option]
         case FlowResultType.ABORT:
             assert strings["abort"][result["reason"]]
+            assert _placeholders(strings["abort"][result["reason"]]) <= placeholders
         case FlowResultType.SHOW_PROGRESS:
-            assert strings["progress"][result["progress_action"]]
+            text = strings["progress"][result["progress_action"]]
+            assert _placeholders(text) <= placeholders, text
         case _:
             pass
 
 
-@pytest.fixture(autouse=True)
-def translated(hass: HomeAssistant) -> Generator[None]:
-    """Check the strings behind every flow result a test sees (as hassfest does for core)."""
+@contextmanager
+def checking_translations(hass: HomeAssistant) -> Generator[None]:
+    """Check the strings behind every flow result seen inside (as hassfest does for core)."""
     results: list[tuple[str, ConfigFlowResult]] = []
 
-    def recording(manager: Any, name: str, section: str) -> Any:
+    def recording(manager: Any, name: str, section_name: str) -> Any:
         original = getattr(manager, name)
 
         async def record(*args: Any, **kwargs: Any) -> ConfigFlowResult:
             result: ConfigFlowResult = await original(*args, **kwargs)
-            results.append((section, result))
+            results.append((section_name, result))
             return result
 
         return patch.object(manager, name, record)
@@ -146,8 +189,15 @@ def translated(hass: HomeAssistant) -> Generator[None]:
         recording(options, "async_configure", "options"),
     ):
         yield
-    for section, result in results:
-        assert_translated(section, result)
+    for section_name, result in results:
+        assert_translated(section_name, result)
+
+
+@pytest.fixture(autouse=True)
+def translated(hass: HomeAssistant) -> Generator[None]:
+    """Every flow result a test sees is translated."""
+    with checking_translations(hass):
+        yield
 
 
 @pytest.fixture
@@ -260,9 +310,16 @@ def suggested_default(result: ConfigFlowResult, field: str) -> Any:
 
 
 async def start_user_flow(hass: HomeAssistant, scan: FakeScan) -> ConfigFlowResult:
-    """Start onboarding, let the scan finish, and return the step it leads to."""
+    """Start onboarding, choose a camera in the menu, let the scan finish; return the next step."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "user"
+    assert result["menu_options"] == ["camera", "detector", "local_model"]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "camera"}
+    )
     assert result["type"] is FlowResultType.SHOW_PROGRESS
+    assert result["step_id"] == "camera"
     assert result["progress_action"] == "scan"
     scan.answer.set()
     await hass.async_block_till_done()
@@ -972,6 +1029,49 @@ async def test_reconfigure_malformed_host(
 
 # -------------------------------------------------------------------------------------- options
 
+# What the options form shows for a camera that never changed its detection options.
+DETECTION_DEFAULTS: dict[str, Any] = {
+    CONF_FPS: 1.0,
+    CONF_GROUPS: ["person", "vehicle", "animal"],
+    CONF_MIN_SCORE: 0.5,
+    CONF_CONFIRM_THRESHOLD: 0.7,
+    CONF_MIN_AREA: 0.0,
+    CONF_MAX_AREA: 1.0,
+    CONF_OFF_DELAY: 5.0,
+}
+ZONES_DEFAULTS: dict[str, Any] = {CONF_ZONES: "", CONF_MASKS: ""}
+ZONES = "Driveway: 0.1,0.55 0.95,0.55 0.95,1 0.1,1 | vehicle, person\nPorch: 0,0.5 0.3,0.5 0.3,1"
+MASKS = "0,0 0.3,0 0.3,0.2 0,0.2"
+
+
+def options_input(
+    profiles: list[str] | None = None,
+    frame_source: str = FRAME_SOURCE_SNAPSHOT,
+    detector: str = DETECTOR_NONE,
+    detection: dict[str, Any] | None = None,
+    zones: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What the frontend sends: top-level fields and one nested dict per section."""
+    return {
+        CONF_DETECTOR: detector,
+        CONF_FRAME_SOURCE: frame_source,
+        **({} if profiles is None else {CONF_PROFILES: profiles}),
+        config_flow.SECTION_DETECTION: {**DETECTION_DEFAULTS, **(detection or {})},
+        config_flow.SECTION_ZONES: ZONES_DEFAULTS if zones is None else zones,
+    }
+
+
+def section_suggestions(result: ConfigFlowResult, name: str) -> dict[str, Any]:
+    """The values a form's section suggests, by field."""
+    schema = result["data_schema"]
+    assert schema is not None
+    (found_section,) = (value for key, value in schema.schema.items() if key == name)
+    assert isinstance(found_section, section)
+    return {
+        str(marker): (marker.description or {}).get("suggested_value")
+        for marker in found_section.schema.schema
+    }
+
 
 async def test_options_choose_profiles_and_frame_source(
     hass: HomeAssistant, setup_integration: MockConfigEntry
@@ -992,7 +1092,7 @@ async def test_options_choose_profiles_and_frame_source(
     assert suggested(result, CONF_FRAME_SOURCE) == FRAME_SOURCE_SNAPSHOT
 
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_FRAME_SOURCE: FRAME_SOURCE_RTSP, CONF_PROFILES: []}
+        result["flow_id"], options_input([], FRAME_SOURCE_RTSP)
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_PROFILES: "no_profiles"}
@@ -1004,19 +1104,21 @@ async def test_options_choose_profiles_and_frame_source(
 
     # A form that leaves the empty optional field out entirely is refused the same way.
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_FRAME_SOURCE: FRAME_SOURCE_RTSP}
+        result["flow_id"], options_input(None, FRAME_SOURCE_RTSP)
     )
     assert result["errors"] == {CONF_PROFILES: "no_profiles"}
     assert suggested(result, CONF_PROFILES) == []
 
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"],
-        {CONF_FRAME_SOURCE: FRAME_SOURCE_RTSP, CONF_PROFILES: ["profile_main", "profile_sub"]},
+        result["flow_id"], options_input(["profile_main", "profile_sub"], FRAME_SOURCE_RTSP)
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert setup_integration.options == {
+        CONF_DETECTOR: DETECTOR_NONE,
         CONF_FRAME_SOURCE: FRAME_SOURCE_RTSP,
         CONF_PROFILES: ["profile_main", "profile_sub"],
+        **DETECTION_DEFAULTS,
+        **ZONES_DEFAULTS,
         "future_option": 7,
     }
     await hass.async_block_till_done()
@@ -1027,19 +1129,190 @@ async def test_options_drop_profiles_the_camera_no_longer_has(
     hass: HomeAssistant, config_entry: MockConfigEntry, onvif_sim: OnvifSimulator
 ) -> None:
     """A stored token the camera no longer reports is not suggested; the first profile stands in."""
-    await setup_entry(hass, config_entry, options={CONF_PROFILES: ["gone"]})
+    await setup_entry(
+        hass, config_entry, options={CONF_PROFILES: ["gone"], CONF_DETECTOR: DETECTOR_NONE}
+    )
     result = await hass.config_entries.options.async_init(config_entry.entry_id)
     assert suggested(result, CONF_PROFILES) == ["profile_main"]
     assert suggested(result, CONF_FRAME_SOURCE) == FRAME_SOURCE_SNAPSHOT
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"],
-        {CONF_FRAME_SOURCE: FRAME_SOURCE_SNAPSHOT, CONF_PROFILES: ["profile_sub"]},
+        result["flow_id"], options_input(["profile_sub"])
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert config_entry.options == {
+        CONF_DETECTOR: DETECTOR_NONE,
         CONF_FRAME_SOURCE: FRAME_SOURCE_SNAPSHOT,
         CONF_PROFILES: ["profile_sub"],
+        **DETECTION_DEFAULTS,
+        **ZONES_DEFAULTS,
     }
+
+
+async def test_options_show_the_defaults(
+    hass: HomeAssistant, setup_integration: MockConfigEntry
+) -> None:
+    """A camera that never saved detection options is shown the defaults the pipeline uses."""
+    result = await hass.config_entries.options.async_init(setup_integration.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert suggested(result, CONF_DETECTOR) == DETECTOR_NONE
+    assert section_suggestions(result, config_flow.SECTION_DETECTION) == DETECTION_DEFAULTS
+    assert section_suggestions(result, config_flow.SECTION_ZONES) == ZONES_DEFAULTS
+    assert result["description_placeholders"] == {"problem": ""}
+    assert result["errors"] == {}
+    schema = result["data_schema"]
+    assert schema is not None
+    sections = {str(k): v for k, v in schema.schema.items() if isinstance(v, section)}
+    # Detection is what most users change; zones and masks are folded away until wanted.
+    assert sections[config_flow.SECTION_DETECTION].options == {"collapsed": False}
+    assert sections[config_flow.SECTION_ZONES].options == {"collapsed": True}
+
+
+async def test_options_without_a_detector_choice_suggest_auto(
+    hass: HomeAssistant, config_entry: MockConfigEntry
+) -> None:
+    """No detector stored, or one whose entry is gone: "auto" is suggested, not a dead id."""
+    await setup_entry(hass, config_entry, options={CONF_PROFILES: ["profile_main"]})
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    assert suggested(result, CONF_DETECTOR) == DETECTOR_AUTO
+    assert [o["value"] for o in select_options(result, CONF_DETECTOR)] == [
+        DETECTOR_AUTO,
+        DETECTOR_NONE,
+    ]
+    hass.config_entries.async_update_entry(
+        config_entry, options={**config_entry.options, CONF_DETECTOR: "removed_entry_id"}
+    )
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    assert suggested(result, CONF_DETECTOR) == DETECTOR_AUTO
+
+
+async def test_options_are_stored_flat_and_merged(
+    hass: HomeAssistant, setup_integration: MockConfigEntry
+) -> None:
+    """Section values land at the top level of the options, beside what was there; shown again."""
+    hass.config_entries.async_update_entry(
+        setup_integration, options={**setup_integration.options, "future_option": 7}
+    )
+    detection = {
+        CONF_FPS: 2.5,
+        CONF_GROUPS: ["person", "vehicle"],
+        CONF_MIN_SCORE: 0.4,
+        CONF_CONFIRM_THRESHOLD: 0.8,
+        CONF_MIN_AREA: 0.01,
+        CONF_MAX_AREA: 0.6,
+        CONF_OFF_DELAY: 30.0,
+    }
+    zones = {CONF_ZONES: ZONES, CONF_MASKS: MASKS}
+    result = await hass.config_entries.options.async_init(setup_integration.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        options_input(["profile_sub"], detector=DETECTOR_AUTO, detection=detection, zones=zones),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    expected = {
+        CONF_DETECTOR: DETECTOR_AUTO,
+        CONF_FRAME_SOURCE: FRAME_SOURCE_SNAPSHOT,
+        CONF_PROFILES: ["profile_sub"],
+        **detection,
+        **zones,
+        "future_option": 7,
+    }
+    assert setup_integration.options == expected
+    assert config_flow.SECTION_DETECTION not in setup_integration.options
+    assert config_flow.SECTION_ZONES not in setup_integration.options
+    await hass.async_block_till_done()
+    assert state(setup_integration) is ConfigEntryState.LOADED
+
+    result = await hass.config_entries.options.async_init(setup_integration.entry_id)
+    assert suggested(result, CONF_DETECTOR) == DETECTOR_AUTO
+    assert section_suggestions(result, config_flow.SECTION_DETECTION) == detection
+    assert section_suggestions(result, config_flow.SECTION_ZONES) == zones
+
+    # Emptied text fields are left out by the frontend: zones and masks are cleared, not kept.
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        options_input(["profile_sub"], detector=DETECTOR_AUTO, detection=detection, zones={}),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert setup_integration.options == {**expected, **ZONES_DEFAULTS}
+    await hass.async_block_till_done()
+
+
+@pytest.mark.parametrize(
+    ("detection", "zones", "error", "problem"),
+    [
+        ({CONF_GROUPS: []}, None, "no_groups", ""),
+        ({CONF_MIN_AREA: 0.5, CONF_MAX_AREA: 0.5}, None, "invalid_area", ""),
+        ({CONF_MIN_AREA: 0.6, CONF_MAX_AREA: 0.2}, None, "invalid_area", ""),
+        (
+            None,
+            {CONF_ZONES: "Driveway: 0.1,0.5 1.5,0.5 0.9,1"},
+            "invalid_zones",
+            "line 1 (Driveway), point 2: 1.5 is outside 0..1",
+        ),
+        (
+            None,
+            {CONF_ZONES: "Gate: 0,0 1,0 1,1\n0.1,0.1 0.2,0.2 0.1,0.3"},
+            "invalid_zones",
+            "line 2: missing name (write 'Name: x,y x,y x,y')",
+        ),
+        (
+            None,
+            {CONF_MASKS: "0,0 0.3,0 0.3,0.2\n0,0 0.3,0 nope"},
+            "invalid_masks",
+            "line 2, point 3: 'nope' is not x,y",
+        ),
+    ],
+)
+async def test_options_validation_errors(
+    hass: HomeAssistant,
+    setup_integration: MockConfigEntry,
+    detection: dict[str, Any] | None,
+    zones: dict[str, Any] | None,
+    error: str,
+    problem: str,
+) -> None:
+    """Each bad detection option is refused with its error; zones and masks name the bad point.
+
+    The user's own values come back for correcting; nothing is saved until they are right.
+    """
+    before = dict(setup_integration.options)
+    result = await hass.config_entries.options.async_init(setup_integration.entry_id)
+    sent = options_input(["profile_main"], detection=detection, zones=zones)
+    result = await hass.config_entries.options.async_configure(result["flow_id"], sent)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
+    assert result["description_placeholders"] == {"problem": problem}
+    shown = section_suggestions(result, config_flow.SECTION_DETECTION)
+    assert shown == sent[config_flow.SECTION_DETECTION]
+    assert section_suggestions(result, config_flow.SECTION_ZONES) == {
+        **ZONES_DEFAULTS,
+        **sent[config_flow.SECTION_ZONES],
+    }
+    if problem:
+        # The message is shown inside the error's own text, which names the field.
+        assert STRINGS["options"]["error"][error].endswith("{problem}")
+    assert setup_integration.options == before
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], options_input(["profile_main"])
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert setup_integration.options == {
+        **before,
+        **DETECTION_DEFAULTS,
+        **ZONES_DEFAULTS,
+    }
+
+
+async def test_options_report_every_error_at_once(
+    hass: HomeAssistant, setup_integration: MockConfigEntry
+) -> None:
+    """No profile and no group: both are named, each where it belongs."""
+    result = await hass.config_entries.options.async_init(setup_integration.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], options_input([], detection={CONF_GROUPS: []})
+    )
+    assert result["errors"] == {"base": "no_groups", CONF_PROFILES: "no_profiles"}
 
 
 async def test_options_need_a_loaded_camera(

@@ -58,6 +58,7 @@ async def test_camera_lost_and_back_logs_once_each(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Entities go unavailable with one log line, stay quiet while down, and recover with one."""
+    caplog.set_level(logging.INFO, logger=COORDINATOR_LOGGER)
     entity_id = _camera_entity_id(hass, onvif_sim)
     assert _state(hass, entity_id) != STATE_UNAVAILABLE
     coordinator = setup_integration.runtime_data.coordinator

@@ -1,17 +1,42 @@
-"""Home Security Intelligence: set up and unload one ONVIF camera per config entry."""
+"""Home Security Intelligence: set up and unload cameras and the detectors they share.
+
+A config entry is either one ONVIF camera or one detector (a detector server, the add-on, or a
+local model); cameras pick their detector in their options and reach it through its hub.
+"""
 
 from __future__ import annotations
 
+import logging
+
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, ConfigEntryNotReady
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers.typing import ConfigType
 
-from .const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME, DOMAIN
+from .const import (
+    CONF_ENTRY_TYPE,
+    CONF_HOST,
+    CONF_PASSWORD,
+    CONF_PORT,
+    CONF_USERNAME,
+    DETECTOR_NONE,
+    DOMAIN,
+    ENTRY_TYPE_DETECTOR,
+)
 from .coordinator import CameraCoordinator
-from .data import HsiConfigEntry, HsiData
-from .entity import camera_device_info
-from .issues import async_delete_unsafe_uri_issues, async_sync_unsafe_uri_issues
+from .data import DetectorConfigEntry, HsiConfigEntry, HsiData
+from .detection.model import DetectorError
+from .detection_coordinator import DetectionCoordinator, DetectionSettings
+from .detector_hub import DetectorHub, async_build_detector
+from .entity import camera_device_info, detector_device_info
+from .issues import (
+    async_delete_detector_issues,
+    async_delete_unsafe_uri_issues,
+    async_sync_detector_plaintext_issue,
+    async_sync_unsafe_uri_issues,
+)
 from .onvif import (
     CameraInfo,
     InvalidAuth,
@@ -21,8 +46,35 @@ from .onvif import (
     OnvifError,
 )
 
-PLATFORMS: list[Platform] = [Platform.CAMERA]
+_LOGGER = logging.getLogger(__name__)
+
+CAMERA_PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.CAMERA,
+    Platform.EVENT,
+    Platform.IMAGE,
+    Platform.NUMBER,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
+DETECTOR_PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 CONFIG_VERSION = 1
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+def is_detector_entry(entry: ConfigEntry) -> bool:
+    """Whether an entry of this integration is a detector (else it is a camera)."""
+    return entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_DETECTOR
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the integration's services (once, for every entry)."""
+    from .services import async_setup_services
+
+    async_setup_services(hass)
+    return True
 
 
 async def _async_connect(camera: OnvifCamera, entry: HsiConfigEntry) -> CameraInfo:
@@ -60,8 +112,39 @@ async def _async_connect(camera: OnvifCamera, entry: HsiConfigEntry) -> CameraIn
         ) from err
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: HsiConfigEntry) -> bool:
-    """Connect to the camera, register its device and start its coordinator and entities."""
+async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+    """Set up a camera or a detector entry."""
+    if is_detector_entry(entry):
+        return await _async_setup_detector(hass, entry)
+    return await _async_setup_camera(hass, entry)
+
+
+async def _async_setup_detector(hass: HomeAssistant, entry: DetectorConfigEntry) -> bool:
+    """Build the detector, register its device and start checking its health."""
+    try:
+        detector = await async_build_detector(hass, entry.data)
+    except DetectorError as err:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="detector_unusable",
+            translation_placeholders={"detector_name": entry.title, "error": str(err)},
+        ) from err
+    hub = DetectorHub(hass, entry, detector)
+    entry.runtime_data = hub
+    # A detector that is down at start still sets up: its device shows it unreachable, cameras
+    # wait for it, and the hub keeps probing (a repair issue follows if it stays away).
+    await hub.async_refresh()
+    dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, **detector_device_info(entry, hub)
+    )
+    async_sync_detector_plaintext_issue(hass, entry)
+    await hass.config_entries.async_forward_entry_setups(entry, DETECTOR_PLATFORMS)
+    entry.async_on_unload(hub.async_add_listener(lambda: None))
+    return True
+
+
+async def _async_setup_camera(hass: HomeAssistant, entry: HsiConfigEntry) -> bool:
+    """Connect to the camera, register its device and start its coordinators and entities."""
     camera = OnvifCamera(
         entry.data[CONF_HOST],
         entry.data[CONF_PORT],
@@ -77,7 +160,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: HsiConfigEntry) -> bool:
         )
         async_sync_unsafe_uri_issues(hass, entry, info)
         entry.runtime_data = HsiData(camera=camera, info=info, coordinator=coordinator)
-        await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+        entry.runtime_data.detection = _detection_coordinator(hass, entry, info)
+        await hass.config_entries.async_forward_entry_setups(entry, CAMERA_PLATFORMS)
     except BaseException:
         # Whatever went wrong (including cancellation), the client's session must not leak.
         await camera.async_close()
@@ -85,20 +169,55 @@ async def async_setup_entry(hass: HomeAssistant, entry: HsiConfigEntry) -> bool:
     # Keep the health check running even when every entity of the camera is disabled: the
     # coordinator only schedules refreshes while it has listeners.
     entry.async_on_unload(coordinator.async_add_listener(lambda: None))
+    if (detection := entry.runtime_data.detection) is not None:
+        # Frames start now, whether or not an entity listens (a detector may still be loading);
+        # a camera whose detection is switched off takes none until it is switched on.
+        entry.async_on_unload(detection.async_add_listener(lambda: None))
+        if detection.enabled:
+            entry.async_create_background_task(
+                hass, detection.async_refresh(), f"{DOMAIN}_first_frame_{entry.entry_id}"
+            )
     return True
 
 
-async def async_unload_entry(hass: HomeAssistant, entry: HsiConfigEntry) -> bool:
-    """Unload the entities and close the camera's client."""
-    unload_ok = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+def _detection_coordinator(
+    hass: HomeAssistant, entry: HsiConfigEntry, info: CameraInfo
+) -> DetectionCoordinator | None:
+    """The camera's detection loop, or None when its options name no detector or no profile
+    with a snapshot URI exists."""
+    settings = DetectionSettings.from_options(entry.options)
+    if settings.detector == DETECTOR_NONE:
+        return None
+    profile = next((p for p in info.profiles if p.snapshot_uri), None)
+    if profile is None:
+        _LOGGER.warning("%s offers no snapshot URI: detection is not possible", entry.title)
+        return None
+    return DetectionCoordinator(hass, entry, profile, settings, info.identity.unique_id)
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+    """Unload the entities, stop the loops and close the clients."""
+    if is_detector_entry(entry):
+        hub: DetectorHub = entry.runtime_data
+        unload_ok = await hass.config_entries.async_unload_platforms(entry, DETECTOR_PLATFORMS)
+        if unload_ok:
+            await hub.async_shutdown()
+        return unload_ok
+    unload_ok = await hass.config_entries.async_unload_platforms(entry, CAMERA_PLATFORMS)
     if unload_ok:
-        await entry.runtime_data.camera.async_close()
+        data: HsiData = entry.runtime_data
+        if data.detection is not None:
+            await data.detection.async_shutdown()
+        await data.camera.async_close()
     return unload_ok
 
 
-async def async_remove_entry(hass: HomeAssistant, entry: HsiConfigEntry) -> None:
-    """Drop the entry's repair issues when the camera is removed."""
-    async_delete_unsafe_uri_issues(hass, entry)
+async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Drop the entry's repair issues when it is removed."""
+    if is_detector_entry(entry):
+        async_delete_detector_issues(hass, entry)
+    else:
+        async_delete_unsafe_uri_issues(hass, entry)
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: HsiConfigEntry) -> bool:

@@ -1,10 +1,13 @@
-"""Config flow: find an ONVIF camera, prove its credentials for real, keep its entry current.
+"""Config flow: onboard ONVIF cameras and the detectors they share; keep both entries current.
 
-Onboarding is ``user`` (a WS-Discovery scan shown as progress) -> ``pick`` a found camera or
-``manual`` address (syntax-checked, then probed without credentials) -> ``credentials``, checked by
-connecting with the integration's own ONVIF client. DHCP moves a known camera to its new address;
-``reauth`` and ``reconfigure`` refresh an entry's credentials and address; the options flow
-chooses the frame source and which media profiles get a camera entity.
+``user`` is a menu. A camera: ``camera`` (a WS-Discovery scan shown as progress) -> ``pick`` a
+found camera or ``manual`` address (syntax-checked, then probed without credentials) ->
+``credentials``, checked by connecting with the integration's own ONVIF client. A detector:
+``detector`` (a server by URL, checked with a real test request) or ``local_model`` (a model in
+Home Assistant's own Python, downloaded once with progress); the add-on is offered by itself
+through Supervisor discovery (``hassio``). DHCP moves a known camera to its new address;
+``reauth`` and ``reconfigure`` refresh credentials and addresses; the camera options choose the
+frame source, the camera entities, the detector and everything detection does.
 """
 
 from __future__ import annotations
@@ -13,16 +16,21 @@ import asyncio
 from collections.abc import Mapping
 import ipaddress
 import logging
+from pathlib import Path
 import re
-from typing import TYPE_CHECKING, Any, override
+from typing import TYPE_CHECKING, Any, cast, override
 
 from homeassistant.config_entries import (
+    SOURCE_HASSIO,
+    ConfigEntry,
     ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     OptionsFlowWithReload,
 )
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.data_entry_flow import section
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.device_registry import format_mac
 from homeassistant.helpers.selector import (
     NumberSelector,
@@ -37,21 +45,64 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 from homeassistant.helpers.service_info.dhcp import DhcpServiceInfo
+from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 import probatio
 
 from .const import (
+    API_HSI,
+    APIS,
+    CONF_API,
+    CONF_API_KEY,
+    CONF_CONFIRM_THRESHOLD,
+    CONF_DETECTOR,
+    CONF_DETECTOR_KIND,
+    CONF_ENGINE,
+    CONF_ENTRY_TYPE,
+    CONF_FINGERPRINT,
+    CONF_FPS,
     CONF_FRAME_SOURCE,
+    CONF_GROUPS,
     CONF_HOST,
+    CONF_MASKS,
+    CONF_MAX_AREA,
+    CONF_MIN_AREA,
+    CONF_MIN_SCORE,
+    CONF_MODEL,
+    CONF_OFF_DELAY,
     CONF_PASSWORD,
     CONF_PORT,
     CONF_PROFILES,
+    CONF_URL,
     CONF_USERNAME,
+    CONF_ZONES,
     DEFAULT_FRAME_SOURCE,
     DEFAULT_PORT,
+    DEFAULT_SERVER_URL,
+    DETECTOR_AUTO,
+    DETECTOR_KIND_LOCAL,
+    DETECTOR_KIND_SERVER,
+    DETECTOR_NONE,
     DISCOVERY_TIMEOUT,
     DOMAIN,
+    ENGINE_TFLITE,
+    ENGINES,
+    ENTRY_TYPE_DETECTOR,
     FRAME_SOURCES,
+    MODELS_DIR,
 )
+from .detection.local import LocalDetector, local_runtime_problem
+from .detection.model import GROUPS, DetectorError, DetectorInfo
+from .detection.models import (
+    ModelDownloadError,
+    async_download_model,
+    default_model,
+    find_model,
+    known_model,
+    remove_model,
+)
+from .detection.remote import RemoteDetector
+from .detection.urls import DetectorUrlError, check_detector_url, normalize_fingerprint
+from .detection_coordinator import DetectionSettings
 from .onvif import (
     CameraInfo,
     CannotConnect,
@@ -64,9 +115,12 @@ from .onvif import (
     VideoProfile,
     discover_cameras,
 )
+from .pipeline.filters import PolygonSyntaxError, parse_masks, parse_zones
 
 if TYPE_CHECKING:
     from .data import HsiConfigEntry
+    from .detection.local import LocalEngine
+    from .detection.parse import Dialect
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -204,6 +258,163 @@ async def async_probe_address(host: str, port: int) -> str | None:
     return None
 
 
+# --- detectors ------------------------------------------------------------------------------------
+
+_URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL, autocomplete="off"))
+_KEY_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD, autocomplete="off"))
+_FINGERPRINT_SELECTOR = TextSelector(TextSelectorConfig(autocomplete="off"))
+_API_SELECTOR = SelectSelector(
+    SelectSelectorConfig(options=list(APIS), mode=SelectSelectorMode.LIST, translation_key=CONF_API)
+)
+_ENGINE_SELECTOR = SelectSelector(
+    SelectSelectorConfig(
+        options=list(ENGINES), mode=SelectSelectorMode.LIST, translation_key=CONF_ENGINE
+    )
+)
+_MODEL_SELECTOR = TextSelector(TextSelectorConfig(autocomplete="off"))
+
+# Detector failures as form errors (a camera's "cannot_connect" text names the camera).
+_DETECTOR_ERRORS = {
+    "cannot_connect": "detector_cannot_connect",
+    "timeout": "detector_timeout",
+    "busy": "detector_busy",
+    "invalid_key": "invalid_key",
+    "not_a_detector": "not_a_detector",
+    "invalid_answer": "not_a_detector",
+    "invalid_image": "not_a_detector",
+    "wrong_fingerprint": "wrong_fingerprint",
+    "model_unavailable": "model_unusable",
+    "local_unsupported": "local_unsupported",
+}
+
+
+def _detector_failed(what: str, err: DetectorError) -> str:
+    """Log why a detector check failed (the form shows the key) and return the form error key."""
+    key = _DETECTOR_ERRORS.get(err.reason, "unknown")
+    # DetectorError messages never carry a key (tested in tests/detection).
+    _LOGGER.debug("Checking the detector %s: %s (%s)", what, key, err)
+    return key
+
+
+async def async_check_server(
+    hass: HomeAssistant, url: str, api: str, api_key: str | None, fingerprint: str | None
+) -> tuple[dict[str, Any], DetectorInfo] | dict[str, str]:
+    """Validate a detector server for real: URL policy, then a test request. Data or errors."""
+    try:
+        checked = check_detector_url(url)
+    except DetectorUrlError as err:
+        return {CONF_URL: err.reason}
+    pin: str | None = None
+    if fingerprint:
+        try:
+            pin = normalize_fingerprint(fingerprint)
+        except DetectorUrlError as err:
+            return {CONF_FINGERPRINT: err.reason}
+    detector = RemoteDetector(
+        async_get_clientsession(hass),
+        checked.base,
+        cast("Dialect", api),
+        api_key=api_key,
+        fingerprint=pin,
+    )
+    try:
+        info = await detector.async_check()
+    except DetectorError as err:
+        return {"base": _detector_failed(checked.base, err)}
+    # A bug must not leave a dead form (as for cameras): "unknown", with the trace logged.
+    except Exception:
+        _LOGGER.exception("Unexpected error while checking the detector at %s", checked.base)
+        return {"base": "unknown"}
+    finally:
+        await detector.async_close()
+    data = {
+        CONF_ENTRY_TYPE: ENTRY_TYPE_DETECTOR,
+        CONF_DETECTOR_KIND: DETECTOR_KIND_SERVER,
+        CONF_URL: checked.base,
+        CONF_API: api,
+        CONF_API_KEY: api_key,
+        CONF_FINGERPRINT: pin,
+    }
+    return data, info
+
+
+async def async_check_local(
+    hass: HomeAssistant, engine: str, model: str
+) -> tuple[dict[str, Any], DetectorInfo] | str:
+    """Load a local model and run a test frame through it (off the loop). Data or an error key."""
+    files = await hass.async_add_executor_job(
+        find_model, hass.config.path(MODELS_DIR), engine, model
+    )
+    if files is None:
+        return "model_not_found"
+    detector = LocalDetector(cast("LocalEngine", engine), files.model, files.labels)
+    try:
+        info = await detector.async_check()
+    except DetectorError as err:
+        return _detector_failed(f"{engine} {model}", err)
+    finally:
+        await detector.async_close()
+    data = {
+        CONF_ENTRY_TYPE: ENTRY_TYPE_DETECTOR,
+        CONF_DETECTOR_KIND: DETECTOR_KIND_LOCAL,
+        CONF_ENGINE: engine,
+        CONF_MODEL: model,
+    }
+    return data, info
+
+
+def _server_schema(values: Mapping[str, Any]) -> probatio.Schema:
+    # The key is never suggested back: the stored one does not travel to the browser.
+    return probatio.Schema(
+        {
+            probatio.Required(
+                CONF_URL, description={"suggested_value": values.get(CONF_URL)}
+            ): _URL_SELECTOR,
+            probatio.Required(CONF_API, default=values.get(CONF_API, API_HSI)): _API_SELECTOR,
+            probatio.Optional(CONF_API_KEY): _KEY_SELECTOR,
+            probatio.Optional(
+                CONF_FINGERPRINT, description={"suggested_value": values.get(CONF_FINGERPRINT)}
+            ): _FINGERPRINT_SELECTOR,
+        }
+    )
+
+
+def _local_schema(values: Mapping[str, Any]) -> probatio.Schema:
+    engine = values.get(CONF_ENGINE, ENGINE_TFLITE)
+    return probatio.Schema(
+        {
+            probatio.Required(CONF_ENGINE, default=engine): _ENGINE_SELECTOR,
+            probatio.Optional(
+                CONF_MODEL, description={"suggested_value": values.get(CONF_MODEL)}
+            ): _MODEL_SELECTOR,
+        }
+    )
+
+
+def _server_title(url: str, info: DetectorInfo) -> str:
+    host = check_detector_url(url).host
+    return f"{info.name} ({host})" if info.name else f"Detector {host}"
+
+
+def _local_title(engine: str, model: str) -> str:
+    return f"Local {'TFLite' if engine == ENGINE_TFLITE else 'YOLO'} ({model})"
+
+
+def _kept_key(entry: ConfigEntry, url: str) -> str | None:
+    """The stored API key, sent again only to the server it belongs to (same scheme, host, port):
+    a key left empty while the URL changes must not travel to another machine."""
+    try:
+        same = check_detector_url(url).base == entry.data[CONF_URL]
+    except DetectorUrlError:
+        return None
+    key: str | None = entry.data.get(CONF_API_KEY)
+    return key if same else None
+
+
+def _is_detector(entry: ConfigEntry) -> bool:
+    return entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_DETECTOR
+
+
 class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
     """Onboard an ONVIF camera, and keep its address and credentials up to date."""
 
@@ -217,28 +428,48 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
         self._host = ""
         self._port = DEFAULT_PORT
         self._name: str | None = None
+        self._local: dict[str, str] = {}
+        self._download_task: asyncio.Task[None] | None = None
+        self._download_error: str | None = None
+        self._downloaded: Path | None = None
+        self._addon: dict[str, Any] = {}
+        self._addon_name = ""
 
     @staticmethod
     @callback
     @override
     def async_get_options_flow(config_entry: HsiConfigEntry) -> HsiOptionsFlow:
-        """Options: frame source and camera profiles."""
+        """Options: frame source, camera profiles, detector and detection."""
         return HsiOptionsFlow()
+
+    @classmethod
+    @callback
+    @override
+    def async_supports_options_flow(cls, config_entry: ConfigEntry) -> bool:
+        """Cameras have options; a detector is changed with reconfigure."""
+        return not _is_detector(config_entry)
 
     # --- onboarding -------------------------------------------------------------------------------
 
     @override
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """What to add: a camera, a detector server, or a local model."""
+        return self.async_show_menu(
+            step_id="user", menu_options=["camera", "detector", "local_model"]
+        )
+
+    async def async_step_camera(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Scan the network for ONVIF cameras while the user watches a progress message."""
         if self._scan_task is None:
             self._scan_task = self.hass.async_create_task(self._async_scan(), "hsi_onvif_scan")
         if not self._scan_task.done():
             return self.async_show_progress(
-                step_id="user", progress_action="scan", progress_task=self._scan_task
+                step_id="camera", progress_action="scan", progress_task=self._scan_task
             )
         configured = {
             _address_key(entry.data[CONF_HOST], entry.data[CONF_PORT])
             for entry in self._async_current_entries(include_ignore=False)
+            if not _is_detector(entry)
         }
         self._discovered = {
             key: camera
@@ -363,11 +594,206 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
         # A MAC that keys none of our entries (say, of a camera removed since): nothing to update.
         return self.async_abort(reason="no_devices_found")
 
+    # --- detectors --------------------------------------------------------------------------------
+
+    async def async_step_detector(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """A detector server by URL (ours, DeepStack / CodeProject.AI, or the /detect API)."""
+        errors: dict[str, str] = {}
+        values: Mapping[str, Any] = user_input or {CONF_URL: DEFAULT_SERVER_URL}
+        if user_input is not None:
+            try:
+                url = check_detector_url(user_input[CONF_URL]).base
+            except DetectorUrlError:
+                pass  # async_check_server names the error on the URL field
+            else:
+                # Before any request: a configured server is not asked again (it may be down).
+                await self.async_set_unique_id(url, raise_on_progress=False)
+                self._abort_if_unique_id_configured()
+                # The add-on's entry is keyed by its discovery id, not by its URL.
+                self._async_abort_entries_match({CONF_URL: url})
+            result = await async_check_server(
+                self.hass,
+                user_input[CONF_URL],
+                user_input[CONF_API],
+                user_input.get(CONF_API_KEY) or None,
+                user_input.get(CONF_FINGERPRINT) or None,
+            )
+            if isinstance(result, dict):
+                errors = result
+            else:
+                data, info = result
+                return self.async_create_entry(title=_server_title(data[CONF_URL], info), data=data)
+        return self.async_show_form(
+            step_id="detector", data_schema=_server_schema(values), errors=errors
+        )
+
+    async def async_step_local_model(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """A model run inside Home Assistant's own Python (where a runtime installs)."""
+        errors: dict[str, str] = {}
+        if self._download_error:
+            errors["base"], self._download_error = self._download_error, None
+        values: Mapping[str, Any] = user_input or self._local
+        if user_input is not None:
+            engine = user_input[CONF_ENGINE]
+            model = (user_input.get(CONF_MODEL) or "").strip() or default_model(engine)
+            problem = await self.hass.async_add_executor_job(local_runtime_problem, engine)
+            if problem is not None:
+                # musl (Home Assistant OS, the container): no runtime wheels; the add-on works.
+                errors["base"] = "local_unsupported" if problem == "musl" else "local_missing"
+            else:
+                self._local = {CONF_ENGINE: engine, CONF_MODEL: model}
+                await self.async_set_unique_id(f"local_{engine}_{model}", raise_on_progress=False)
+                self._abort_if_unique_id_configured()
+                present = await self.hass.async_add_executor_job(
+                    find_model, self.hass.config.path(MODELS_DIR), engine, model
+                )
+                if present is not None:
+                    return await self.async_step_local_check()
+                if known_model(engine, model) is not None:
+                    return await self.async_step_local_download()
+                errors[CONF_MODEL] = "model_not_found"
+        return self.async_show_form(
+            step_id="local_model",
+            data_schema=_local_schema(values),
+            errors=errors,
+            description_placeholders={"models_dir": self.hass.config.path(MODELS_DIR)},
+        )
+
+    async def async_step_local_download(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Download a known model once into the config directory, showing its progress."""
+        if self._download_task is None:
+            self._download_task = self.hass.async_create_task(
+                self._async_download(), "hsi_model_download"
+            )
+        if not self._download_task.done():
+            return self.async_show_progress(
+                step_id="local_download",
+                progress_action="download",
+                progress_task=self._download_task,
+                description_placeholders={"model": self._local[CONF_MODEL]},
+            )
+        self._download_task = None
+        if self._download_error:
+            return self.async_show_progress_done(next_step_id="local_model")
+        return self.async_show_progress_done(next_step_id="local_check")
+
+    async def _async_download(self) -> None:
+        engine, model = self._local[CONF_ENGINE], self._local[CONF_MODEL]
+        url = known_model(engine, model)
+        assert url is not None  # checked by the step that started the download
+        try:
+            files = await async_download_model(
+                async_get_clientsession(self.hass),
+                url,
+                self.hass.config.path(MODELS_DIR),
+                engine,
+                model,
+                self.async_update_progress,
+            )
+        except ModelDownloadError as err:
+            _LOGGER.warning("Downloading the %s model %s failed: %s", engine, model, err)
+            self._download_error = "download_failed"
+        else:
+            self._downloaded = files.model.parent
+
+    async def async_step_local_check(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Load the model and analyse a test frame before the entry is created."""
+        engine, model = self._local[CONF_ENGINE], self._local[CONF_MODEL]
+        result = await async_check_local(self.hass, engine, model)
+        if isinstance(result, str):
+            if self._downloaded is not None:
+                # What this flow downloaded and cannot load would only be found (and fail) again.
+                await self.hass.async_add_executor_job(remove_model, self._downloaded)
+                self._downloaded = None
+            self._download_error = result
+            return await self.async_step_local_model()
+        return self.async_create_entry(title=_local_title(engine, model), data=result[0])
+
+    async def async_step_hassio(self, discovery_info: HassioServiceInfo) -> ConfigFlowResult:
+        """The detector add-on announced itself through the Supervisor, key and pin included."""
+        config = discovery_info.config
+        scheme = "https" if config.get("tls", True) else "http"
+        self._addon = {
+            CONF_URL: f"{scheme}://{config['host']}:{int(config['port'])}",
+            CONF_API: API_HSI,
+            CONF_API_KEY: config.get(CONF_API_KEY) or None,
+            CONF_FINGERPRINT: config.get(CONF_FINGERPRINT) or None,
+        }
+        self._addon_name = discovery_info.name
+        await self.async_set_unique_id(discovery_info.uuid)
+        # A restarted add-on may come with a new key or certificate: the entry follows.
+        self._abort_if_unique_id_configured(updates=self._addon)
+        # The same add-on added by hand, by its URL: already there (its key is the user's).
+        self._async_abort_entries_match({CONF_URL: self._addon[CONF_URL]})
+        self.context["title_placeholders"] = {"name": self._addon_name}
+        return await self.async_step_hassio_confirm()
+
+    async def async_step_hassio_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """One click: use the add-on as a detector (checked with a test request first)."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            result = await async_check_server(
+                self.hass,
+                self._addon[CONF_URL],
+                API_HSI,
+                self._addon[CONF_API_KEY],
+                self._addon[CONF_FINGERPRINT],
+            )
+            if isinstance(result, dict):
+                errors = {"base": next(iter(result.values()))}
+            else:
+                return self.async_create_entry(title=self._addon_name, data=result[0])
+        return self.async_show_form(
+            step_id="hassio_confirm",
+            errors=errors,
+            description_placeholders={"addon": self._addon_name},
+        )
+
     # --- credentials changed on the camera --------------------------------------------------------
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
-        """The camera refused the stored credentials."""
+        """The camera refused the stored credentials, or the detector its key."""
+        if _is_detector(self._get_reauth_entry()):
+            return await self.async_step_reauth_detector()
         return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_detector(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the detector's new API key and check it with a test request."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = entry.data
+            result = await async_check_server(
+                self.hass,
+                data[CONF_URL],
+                data[CONF_API],
+                user_input.get(CONF_API_KEY) or None,
+                data.get(CONF_FINGERPRINT),
+            )
+            if isinstance(result, dict):
+                errors = {"base": next(iter(result.values()))}
+            else:
+                return self.async_update_reload_and_abort(
+                    entry, data_updates={CONF_API_KEY: result[0][CONF_API_KEY]}
+                )
+        return self.async_show_form(
+            step_id="reauth_detector",
+            data_schema=probatio.Schema({probatio.Optional(CONF_API_KEY): _KEY_SELECTOR}),
+            errors=errors,
+            description_placeholders={"name": entry.title, "url": entry.data[CONF_URL]},
+        )
 
     async def async_step_reauth_confirm(
         self, user_input: dict[str, Any] | None = None
@@ -408,6 +834,10 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
         camera still has to accept the credentials before anything is saved.
         """
         entry = self._get_reconfigure_entry()
+        if _is_detector(entry):
+            if entry.data[CONF_DETECTOR_KIND] == DETECTOR_KIND_LOCAL:
+                return await self.async_step_reconfigure_local()
+            return await self.async_step_reconfigure_detector()
         errors: dict[str, str] = {}
         values: Mapping[str, Any] = entry.data
         if user_input is not None:
@@ -442,9 +872,155 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
             description_placeholders={"name": entry.title},
         )
 
+    async def async_step_reconfigure_detector(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change a detector server's URL, API, key (empty keeps it) or pinned fingerprint."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        values: Mapping[str, Any] = user_input or entry.data
+        if user_input is not None:
+            result = await async_check_server(
+                self.hass,
+                user_input[CONF_URL],
+                user_input[CONF_API],
+                user_input.get(CONF_API_KEY) or _kept_key(entry, user_input[CONF_URL]),
+                user_input.get(CONF_FINGERPRINT) or None,
+            )
+            if isinstance(result, dict):
+                errors = result
+            else:
+                data = result[0]
+                taken = any(
+                    other.entry_id != entry.entry_id and other.data.get(CONF_URL) == data[CONF_URL]
+                    for other in self._async_current_entries(include_ignore=False)
+                )
+                if taken:
+                    return self.async_abort(reason="already_configured")
+                # An add-on's entry keeps its discovery id; one added by URL is keyed by it.
+                unique_id = entry.unique_id if entry.source == SOURCE_HASSIO else data[CONF_URL]
+                return self.async_update_reload_and_abort(
+                    entry, unique_id=unique_id, data_updates=data
+                )
+        return self.async_show_form(
+            step_id="reconfigure_detector",
+            data_schema=_server_schema(values),
+            errors=errors,
+            description_placeholders={"name": entry.title},
+        )
+
+    async def async_step_reconfigure_local(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Switch a local detector to another model file of the same engine family."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        values: Mapping[str, Any] = user_input or entry.data
+        if user_input is not None:
+            engine = user_input[CONF_ENGINE]
+            model = (user_input.get(CONF_MODEL) or "").strip() or default_model(engine)
+            unique_id = f"local_{engine}_{model}"
+            if any(
+                other.entry_id != entry.entry_id and other.unique_id == unique_id
+                for other in self._async_current_entries(include_ignore=False)
+            ):
+                return self.async_abort(reason="already_configured")
+            result = await async_check_local(self.hass, engine, model)
+            if isinstance(result, str):
+                errors["base"] = result
+            else:
+                return self.async_update_reload_and_abort(
+                    entry, unique_id=unique_id, data_updates=result[0]
+                )
+        return self.async_show_form(
+            step_id="reconfigure_local",
+            data_schema=_local_schema(values),
+            errors=errors,
+            description_placeholders={
+                "name": entry.title,
+                "models_dir": self.hass.config.path(MODELS_DIR),
+            },
+        )
+
+
+SECTION_DETECTION = "detection"
+SECTION_ZONES = "zones_and_masks"
+# Fields of each section, as stored (flat) in the entry's options.
+_SECTION_FIELDS = {
+    SECTION_DETECTION: (
+        CONF_FPS,
+        CONF_GROUPS,
+        CONF_MIN_SCORE,
+        CONF_CONFIRM_THRESHOLD,
+        CONF_MIN_AREA,
+        CONF_MAX_AREA,
+        CONF_OFF_DELAY,
+    ),
+    SECTION_ZONES: (CONF_ZONES, CONF_MASKS),
+}
+
+
+def _number(minimum: float, maximum: float, step: float, unit: str | None = None) -> NumberSelector:
+    config = NumberSelectorConfig(min=minimum, max=maximum, step=step, mode=NumberSelectorMode.BOX)
+    if unit is not None:
+        config["unit_of_measurement"] = unit
+    return NumberSelector(config)
+
+
+def _detection_schema() -> probatio.Schema:
+    return probatio.Schema(
+        {
+            probatio.Required(CONF_FPS): _number(0.1, 10, 0.1, "fps"),
+            probatio.Required(CONF_GROUPS): SelectSelector(
+                SelectSelectorConfig(
+                    options=list(GROUPS),
+                    multiple=True,
+                    mode=SelectSelectorMode.LIST,
+                    translation_key=CONF_GROUPS,
+                )
+            ),
+            probatio.Required(CONF_MIN_SCORE): _number(0.05, 0.95, 0.05),
+            probatio.Required(CONF_CONFIRM_THRESHOLD): _number(0.3, 0.95, 0.05),
+            probatio.Required(CONF_MIN_AREA): _number(0, 1, 0.001),
+            probatio.Required(CONF_MAX_AREA): _number(0.001, 1, 0.001),
+            probatio.Required(CONF_OFF_DELAY): _number(0, 600, 1, "s"),
+        }
+    )
+
+
+def _zones_schema() -> probatio.Schema:
+    text = TextSelector(TextSelectorConfig(multiline=True, autocomplete="off"))
+    return probatio.Schema(
+        {probatio.Optional(CONF_ZONES): text, probatio.Optional(CONF_MASKS): text}
+    )
+
+
+def _flatten(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """The options as stored: section fields lifted to the top level, numbers as numbers."""
+    flat = {k: v for k, v in user_input.items() if k not in _SECTION_FIELDS}
+    for name in _SECTION_FIELDS:
+        flat.update(user_input.get(name, {}))
+    flat.setdefault(CONF_ZONES, "")
+    flat.setdefault(CONF_MASKS, "")
+    return flat
+
+
+def _validate_detection(options: Mapping[str, Any]) -> tuple[dict[str, str], str]:
+    """Errors of the detection options, and the message that names the bad zone or point."""
+    if not options.get(CONF_GROUPS):
+        return {"base": "no_groups"}, ""
+    if float(options[CONF_MIN_AREA]) >= float(options[CONF_MAX_AREA]):
+        return {"base": "invalid_area"}, ""
+    for key, parse in ((CONF_ZONES, parse_zones), (CONF_MASKS, parse_masks)):
+        try:
+            parse(options.get(key) or "")
+        except PolygonSyntaxError as err:
+            return {"base": f"invalid_{key}"}, str(err)
+    return {}, ""
+
 
 class HsiOptionsFlow(OptionsFlowWithReload):
-    """Frame source and which media profiles get a camera entity; saving reloads the entry."""
+    """A camera's frame source, camera entities, detector and detection; saving reloads it."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Show the options; the profiles on offer are the ones the loaded camera reported."""
@@ -454,27 +1030,51 @@ class HsiOptionsFlow(OptionsFlowWithReload):
             return self.async_abort(reason="not_loaded")
         profiles = entry.runtime_data.info.profiles
         errors: dict[str, str] = {}
+        problem = ""
         if user_input is not None:
-            if user_input.get(CONF_PROFILES):
+            options = _flatten(user_input)
+            errors, problem = _validate_detection(options)
+            if not options.get(CONF_PROFILES):
+                errors[CONF_PROFILES] = "no_profiles"
+            if not errors:
                 # Merge, so options added by later features survive an edit made with this form.
-                return self.async_create_entry(data={**entry.options, **user_input})
-            errors[CONF_PROFILES] = "no_profiles"
+                return self.async_create_entry(data={**entry.options, **options})
 
         offered = {profile.token for profile in profiles}
         if user_input is not None:
-            # Show the user's own choice back (here: none), next to the error that refers to it.
-            current: Mapping[str, Any] = user_input
+            # Show the user's own choice back, next to the error that refers to it.
+            current: Mapping[str, Any] = _flatten(user_input)
             fallback: list[str] = []
         else:
             # Stored tokens the camera no longer has are dropped; the first profile stands in, as
             # it does for the entities.
             current, fallback = entry.options, [profiles[0].token]
-        suggested = {
-            CONF_FRAME_SOURCE: current.get(CONF_FRAME_SOURCE, DEFAULT_FRAME_SOURCE),
-            CONF_PROFILES: [t for t in current.get(CONF_PROFILES, []) if t in offered] or fallback,
-        }
+        settings = DetectionSettings()
+        detectors = sorted(
+            (
+                SelectOptionDict(value=other.entry_id, label=other.title)
+                for other in self.hass.config_entries.async_entries(DOMAIN)
+                if _is_detector(other)
+            ),
+            key=lambda option: option["label"].casefold(),
+        )
+        chosen = current.get(CONF_DETECTOR, DETECTOR_AUTO)
+        # A detector entry removed since: offer "auto" rather than an id the list does not have.
+        if chosen not in {DETECTOR_AUTO, DETECTOR_NONE, *(d["value"] for d in detectors)}:
+            chosen = DETECTOR_AUTO
         schema = probatio.Schema(
             {
+                probatio.Required(CONF_DETECTOR): SelectSelector(
+                    SelectSelectorConfig(
+                        options=[
+                            SelectOptionDict(value=DETECTOR_AUTO, label=DETECTOR_AUTO),
+                            SelectOptionDict(value=DETECTOR_NONE, label=DETECTOR_NONE),
+                            *detectors,
+                        ],
+                        mode=SelectSelectorMode.DROPDOWN,
+                        translation_key=CONF_DETECTOR,
+                    )
+                ),
                 probatio.Required(CONF_FRAME_SOURCE): SelectSelector(
                     SelectSelectorConfig(
                         options=list(FRAME_SOURCES),
@@ -492,10 +1092,33 @@ class HsiOptionsFlow(OptionsFlowWithReload):
                         mode=SelectSelectorMode.LIST,
                     )
                 ),
+                probatio.Required(SECTION_DETECTION): section(
+                    _detection_schema(), {"collapsed": False}
+                ),
+                probatio.Required(SECTION_ZONES): section(_zones_schema(), {"collapsed": True}),
             }
         )
+        defaults: dict[str, Any] = {
+            CONF_FPS: settings.fps,
+            CONF_GROUPS: list(settings.groups),
+            CONF_MIN_SCORE: settings.min_score,
+            CONF_CONFIRM_THRESHOLD: settings.confirm_threshold,
+            CONF_MIN_AREA: settings.min_area,
+            CONF_MAX_AREA: settings.max_area,
+            CONF_OFF_DELAY: settings.off_delay,
+            CONF_ZONES: "",
+            CONF_MASKS: "",
+        }
+        suggested: dict[str, Any] = {
+            CONF_DETECTOR: chosen,
+            CONF_FRAME_SOURCE: current.get(CONF_FRAME_SOURCE, DEFAULT_FRAME_SOURCE),
+            CONF_PROFILES: [t for t in current.get(CONF_PROFILES, []) if t in offered] or fallback,
+        }
+        for name, fields in _SECTION_FIELDS.items():
+            suggested[name] = {key: current.get(key, defaults[key]) for key in fields}
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(schema, suggested),
             errors=errors,
+            description_placeholders={"problem": problem},
         )

@@ -31,3 +31,56 @@ DISCOVERY_TIMEOUT: Final = 4
 # back-off used while it does not (seconds).
 HEALTH_CHECK_INTERVAL_S: Final = 30
 MAX_RETRY_DELAY_S: Final = 300
+
+# Config entries are of two kinds: a camera, or a detector that cameras share.
+CONF_ENTRY_TYPE: Final = "entry_type"
+ENTRY_TYPE_CAMERA: Final = "camera"
+ENTRY_TYPE_DETECTOR: Final = "detector"
+
+# Detector entry data.
+CONF_DETECTOR_KIND: Final = "kind"
+DETECTOR_KIND_SERVER: Final = "server"
+DETECTOR_KIND_LOCAL: Final = "local"
+CONF_URL: Final = "url"
+CONF_API: Final = "api"
+API_HSI: Final = "hsi"  # this project's server, POST /v1/detect
+API_DEEPSTACK: Final = "deepstack"  # DeepStack / CodeProject.AI, POST /v1/vision/detection
+API_RTDETR: Final = "rtdetr"  # the Home Security Intelligence service shape, POST /detect
+APIS: Final = (API_HSI, API_DEEPSTACK, API_RTDETR)
+CONF_API_KEY: Final = "api_key"
+CONF_FINGERPRINT: Final = "fingerprint"
+CONF_ENGINE: Final = "engine"
+ENGINE_TFLITE: Final = "tflite"
+ENGINE_ULTRALYTICS: Final = "ultralytics"
+ENGINES: Final = (ENGINE_TFLITE, ENGINE_ULTRALYTICS)
+CONF_MODEL: Final = "model"
+MODELS_DIR: Final = "home_security_intel/models"  # under Home Assistant's config directory
+DEFAULT_SERVER_URL: Final = "http://127.0.0.1:8765"
+
+# Camera detection options.
+CONF_DETECTOR: Final = "detector"  # a detector entry's id, or one of these:
+DETECTOR_AUTO: Final = "auto"  # the only (or first) detector entry
+DETECTOR_NONE: Final = "none"  # no detection for this camera
+CONF_DETECTION_ENABLED: Final = "detection_enabled"
+CONF_FPS: Final = "fps"
+DEFAULT_FPS: Final = 1.0
+CONF_GROUPS: Final = "groups"
+CONF_MIN_SCORE: Final = "min_score"
+DEFAULT_MIN_SCORE: Final = 0.5
+CONF_CONFIRM_THRESHOLD: Final = "confirm_threshold"
+DEFAULT_CONFIRM_THRESHOLD: Final = 0.7
+CONF_MIN_AREA: Final = "min_area"
+DEFAULT_MIN_AREA: Final = 0.0
+CONF_MAX_AREA: Final = "max_area"
+DEFAULT_MAX_AREA: Final = 1.0
+CONF_ZONES: Final = "zones"
+CONF_MASKS: Final = "masks"
+CONF_OFF_DELAY: Final = "off_delay"
+DEFAULT_OFF_DELAY_S: Final = 5.0
+
+# Detector health: how often a shared detector is checked while it answers, the back-off ceiling
+# while it does not, and how long it must stay away before a repair issue is raised (seconds).
+DETECTOR_CHECK_INTERVAL_S: Final = 60
+DETECTOR_RETRY_MIN_S: Final = 5
+DETECTOR_RETRY_MAX_S: Final = 300
+DETECTOR_ISSUE_AFTER_S: Final = 180

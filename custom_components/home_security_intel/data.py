@@ -11,15 +11,22 @@ from .onvif import CameraInfo, OnvifCamera
 
 if TYPE_CHECKING:
     from .coordinator import CameraCoordinator
+    from .detection_coordinator import DetectionCoordinator
+    from .detector_hub import DetectorHub
 
 
 @dataclass
 class HsiData:
-    """The connected ONVIF client, what it learned at connect time, and the camera's coordinator."""
+    """A camera entry's connected ONVIF client, what it learned, and its coordinators."""
 
     camera: OnvifCamera
     info: CameraInfo
     coordinator: CameraCoordinator
+    detection: DetectionCoordinator | None = None
+    """None when the camera's options say it has no detector."""
 
 
 type HsiConfigEntry = ConfigEntry[HsiData]
+"""A camera's entry."""
+type DetectorConfigEntry = ConfigEntry[DetectorHub]
+"""A detector's entry: the hub that every camera using it goes through."""

@@ -1,11 +1,12 @@
-"""Diagnostics for one camera entry, safe to paste into a public bug report.
+"""Diagnostics for one camera or detector entry, safe to paste into a public bug report.
 
 Redacted: every credential, the MAC and serial number (they identify the unit and are its
 unique id), and every host name or address. Hosts go too because diagnostics end up in public
 issues and a camera is often reached through a DDNS name or public address that locates the
 user's home; the port, scheme and path of each URI stay, which is what debugging needs. URIs also
 lose their userinfo and their query values, since cheap cameras put ``user=`` and ``pwd=`` in
-snapshot URI queries.
+snapshot URI queries. A detector's API key and certificate fingerprint are redacted, and so is
+its URL's host.
 """
 
 from __future__ import annotations
@@ -14,11 +15,21 @@ from dataclasses import asdict
 from typing import Any
 
 from homeassistant.components.diagnostics import REDACTED, async_redact_data
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from yarl import URL
 
-from .const import CONF_HOST, CONF_PASSWORD, CONF_USERNAME
-from .data import HsiConfigEntry
+from .const import (
+    CONF_API_KEY,
+    CONF_ENTRY_TYPE,
+    CONF_FINGERPRINT,
+    CONF_HOST,
+    CONF_PASSWORD,
+    CONF_URL,
+    CONF_USERNAME,
+    ENTRY_TYPE_DETECTOR,
+)
+from .data import DetectorConfigEntry, HsiConfigEntry
 
 TO_REDACT = {
     CONF_HOST,
@@ -29,6 +40,8 @@ TO_REDACT = {
     "unique_id",
     "configuration_url",
     "uri_host",
+    CONF_API_KEY,
+    CONF_FINGERPRINT,
 }
 
 
@@ -54,10 +67,80 @@ def redact_uri(uri: str | None) -> str | None:
     return str(safe)
 
 
+def _entry(entry: ConfigEntry) -> dict[str, Any]:
+    data = dict(entry.data)
+    if CONF_URL in data:
+        data[CONF_URL] = redact_uri(data[CONF_URL])
+    return {
+        "title": entry.title,
+        "version": entry.version,
+        "data": data,
+        "options": dict(entry.options),
+    }
+
+
+def _detector_diagnostics(entry: DetectorConfigEntry) -> dict[str, Any]:
+    hub = entry.runtime_data
+    status = hub.data
+    return {
+        "entry": _entry(entry),
+        "detector": {
+            "reachable": hub.reachable,
+            "retry_in_s": round(hub.retry_in, 1),
+            "info": asdict(status.info) if status.info else None,
+            "latency_p50_ms": status.latency_p50_ms,
+            "queue_depth": status.queue_depth,
+            "last_error": status.last_error,
+            "calls": status.calls,
+            "failures": status.failures,
+        },
+    }
+
+
+def _detection_diagnostics(entry: HsiConfigEntry) -> dict[str, Any] | None:
+    detection = entry.runtime_data.detection
+    if detection is None:
+        return None
+    data = detection.data
+    outcome = data.outcome
+    hub = detection.async_resolve_hub()
+    return {
+        "enabled": detection.enabled,
+        "online": detection.last_update_success,
+        "detector": hub.entry.title if hub else None,
+        "profile": detection.profile.token,
+        "frame_source": detection.frames.name,
+        "settings": {
+            **asdict(detection.settings),
+            "zones": [zone.name for zone in detection.settings.zones],
+            "masks": len(detection.settings.masks),
+        },
+        "latency_ms": data.latency_ms,
+        "frames_per_minute": data.frames_per_minute,
+        "frames_dropped": data.frames_dropped,
+        "frames_invalid": data.frames_invalid,
+        "last_error": data.last_error,
+        "occupied": sorted(data.occupied),
+        "objects": [
+            {
+                "object_id": obj.object_id,
+                "label": obj.label,
+                "score": round(obj.score, 3),
+                "zones": sorted(obj.zones),
+                "stationary": obj.stationary,
+            }
+            for obj in (outcome.objects if outcome else ())
+        ],
+        "tracks": len(outcome.tracks) if outcome else 0,
+    }
+
+
 async def async_get_config_entry_diagnostics(
-    hass: HomeAssistant, entry: HsiConfigEntry
+    hass: HomeAssistant, entry: ConfigEntry
 ) -> dict[str, Any]:
-    """Return the entry's settings, what the camera reported and the coordinator's state."""
+    """Return the entry's settings and its state: a camera's, or a detector's."""
+    if entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_DETECTOR:
+        return async_redact_data(_detector_diagnostics(entry), TO_REDACT)
     data = entry.runtime_data
     info = data.info
     coordinator = data.coordinator
@@ -72,12 +155,7 @@ async def async_get_config_entry_diagnostics(
     ]
     return async_redact_data(
         {
-            "entry": {
-                "title": entry.title,
-                "version": entry.version,
-                "data": dict(entry.data),
-                "options": dict(entry.options),
-            },
+            "entry": _entry(entry),
             "camera": {
                 "host": info.host,
                 "port": info.port,
@@ -97,6 +175,7 @@ async def async_get_config_entry_diagnostics(
                 "last_seen": status.last_seen.isoformat(),
                 "clock_skew_s": status.clock_skew,
             },
+            "detection": _detection_diagnostics(entry),
         },
         TO_REDACT,
     )

@@ -1,17 +1,36 @@
-"""Base entity of the integration: one place for device info, unique ids and availability."""
+"""Base entities of the integration: one place for device info, unique ids and availability."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.device_registry import (
     CONNECTION_NETWORK_MAC,
+    DeviceEntryType,
     DeviceInfo,
     format_mac,
 )
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .const import DOMAIN, MANUFACTURER_FALLBACK
+from .const import (
+    CONF_DETECTOR_KIND,
+    CONF_ENGINE,
+    CONF_URL,
+    DETECTOR_KIND_LOCAL,
+    DOMAIN,
+    MANUFACTURER_FALLBACK,
+)
 from .coordinator import CameraCoordinator
+from .detection_coordinator import DetectionCoordinator
 from .onvif import CameraInfo
+
+if TYPE_CHECKING:
+    from .data import HsiConfigEntry
+    from .detector_hub import DetectorHub
 
 
 def camera_device_info(name: str, info: CameraInfo) -> DeviceInfo:
@@ -32,9 +51,52 @@ def camera_device_info(name: str, info: CameraInfo) -> DeviceInfo:
     return device_info
 
 
+def detector_device_info(entry: ConfigEntry, hub: DetectorHub) -> DeviceInfo:
+    """Describe a detector's device (a service, not hardware); cameras link to it."""
+    info = hub.data.info if hub.data else None
+    local = entry.data.get(CONF_DETECTOR_KIND) == DETECTOR_KIND_LOCAL
+    device_info = DeviceInfo(
+        identifiers={(DOMAIN, hub.device_identifier)},
+        name=entry.title,
+        manufacturer="Home Security Intelligence",
+        model=(info.name if info else None)
+        or (f"Local {entry.data.get(CONF_ENGINE)} model" if local else "Detector server"),
+        sw_version=info.version if info else None,
+        entry_type=DeviceEntryType.SERVICE,
+    )
+    if not local and (url := entry.data.get(CONF_URL)):
+        device_info["configuration_url"] = f"{url.rstrip('/')}/health"
+    return device_info
+
+
 def entity_unique_id(device_unique_id: str, key: str) -> str:
     """Unique id of one of a camera's entities; the key names the entity within its camera."""
     return f"{device_unique_id}_{key}"
+
+
+@callback
+def async_remove_stale_entities(
+    hass: HomeAssistant,
+    entry: HsiConfigEntry,
+    domain: str,
+    wanted: Collection[str],
+    owns: Callable[[str], bool],
+) -> None:
+    """Drop a camera's registered entities of ``domain`` whose key ``owns`` claims but that the
+    options no longer call for (a zone removed, a group deselected, detection set to none), so
+    they do not linger as unavailable."""
+    registry = er.async_get(hass)
+    prefix = entity_unique_id(entry.runtime_data.info.identity.unique_id, "")
+    for registered in er.async_entries_for_config_entry(registry, entry.entry_id):
+        key = registered.unique_id.removeprefix(prefix)
+        if (
+            registered.domain == domain
+            and registered.platform == DOMAIN
+            and registered.unique_id.startswith(prefix)
+            and owns(key)
+            and key not in wanted
+        ):
+            registry.async_remove(registered.entity_id)
 
 
 class HsiEntity(CoordinatorEntity[CameraCoordinator]):
@@ -49,3 +111,54 @@ class HsiEntity(CoordinatorEntity[CameraCoordinator]):
         self._attr_device_info = camera_device_info(
             coordinator.config_entry.title, coordinator.info
         )
+
+
+class HsiDetectionEntity(CoordinatorEntity[DetectionCoordinator]):
+    """A detection entity of one camera: available while frames are being analysed."""
+
+    _attr_has_entity_name = True
+
+    def __init__(self, coordinator: DetectionCoordinator, key: str) -> None:
+        """Attach the entity to its camera's detection loop and device."""
+        super().__init__(coordinator)
+        entry = coordinator.config_entry
+        self._attr_unique_id = entity_unique_id(coordinator.device_unique_id, key)
+        self._attr_device_info = camera_device_info(entry.title, entry.runtime_data.info)
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the camera's health too: availability depends on it."""
+        await super().async_added_to_hass()
+        camera = self.coordinator.config_entry.runtime_data.coordinator
+        self.async_on_remove(camera.async_add_listener(self._handle_coordinator_update))
+
+    @property
+    def available(self) -> bool:
+        """Unavailable while detection is off, the camera is away or the detector is down."""
+        return (
+            super().available
+            and self.coordinator.enabled
+            and not self.coordinator.waiting_for_detector
+            and not self.coordinator.detector_down
+            and self.coordinator.config_entry.runtime_data.coordinator.last_update_success
+        )
+
+
+class HsiControlEntity(HsiDetectionEntity):
+    """A control of the detection loop (switch, number, button): usable while it is off too."""
+
+    @property
+    def available(self) -> bool:
+        """Available whenever the camera answers, whatever the detector does."""
+        return self.coordinator.config_entry.runtime_data.coordinator.last_update_success
+
+
+class HsiDetectorEntity(CoordinatorEntity["DetectorHub"]):
+    """An entity of a detector's device (reachability and figures)."""
+
+    _attr_has_entity_name = True
+
+    def __init__(self, hub: DetectorHub, key: str) -> None:
+        """Attach the entity to the detector's hub and device."""
+        super().__init__(hub)
+        self._attr_unique_id = f"{hub.entry.entry_id}_{key}"
+        self._attr_device_info = detector_device_info(hub.entry, hub)

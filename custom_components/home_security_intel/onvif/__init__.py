@@ -10,6 +10,7 @@ from .discovery import discover_cameras
 from .errors import (
     CannotConnect,
     InvalidAuth,
+    NotAnImage,
     NotOnvif,
     NoVideoProfile,
     OnvifError,
@@ -33,6 +34,7 @@ __all__ = [
     "DiscoveredCamera",
     "InvalidAuth",
     "NoVideoProfile",
+    "NotAnImage",
     "NotOnvif",
     "OnvifCamera",
     "OnvifError",

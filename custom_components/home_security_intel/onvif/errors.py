@@ -38,3 +38,7 @@ class UnsafeUri(OnvifError):  # noqa: N818 - names are the public API
 
 class SnapshotError(OnvifError):
     """A snapshot could not be fetched or was not an image."""
+
+
+class NotAnImage(SnapshotError):  # noqa: N818 - names what the camera sent, as its siblings do
+    """The camera answered the snapshot request, but not with a JPEG or PNG (an HTML page...)."""

@@ -9,7 +9,7 @@ from urllib.parse import urljoin
 
 import aiohttp
 
-from .errors import CannotConnect, InvalidAuth, SnapshotError, UnsafeUri
+from .errors import CannotConnect, InvalidAuth, NotAnImage, SnapshotError, UnsafeUri
 from .uri_guard import check_camera_uri
 
 _LOGGER = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class SnapshotFetcher:
                 _LOGGER.debug("%s: snapshot uses %s auth", self._host, mode)
                 self.auth_mode = mode
             if not is_image(body):
-                raise SnapshotError(f"{self._host}: the snapshot is not a JPEG or PNG image")
+                raise NotAnImage(f"{self._host}: the snapshot is not a JPEG or PNG image")
             return body
         raise InvalidAuth(f"{self._host}: the camera rejected the credentials for snapshots")
 

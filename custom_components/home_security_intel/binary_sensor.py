@@ -1,0 +1,117 @@
+"""Binary sensors: occupancy per object group (and per user zone) of a camera; a detector's reach.
+
+Occupancy is on only for confirmed objects and stays on for the off delay after the last one left.
+After a restart it starts off and turns on only when frames say so: nothing is restored.
+"""
+
+from __future__ import annotations
+
+from homeassistant.components.binary_sensor import BinarySensorEntity
+from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import EntityCategory, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .const import CONF_ENTRY_TYPE, ENTRY_TYPE_DETECTOR
+from .detection.model import GROUPS
+from .detection_coordinator import DetectionCoordinator, occupancy_key
+from .detector_hub import DetectorHub
+from .entity import HsiDetectionEntity, HsiDetectorEntity, async_remove_stale_entities
+
+# Entities read their coordinator's data; Home Assistant need not limit concurrency.
+PARALLEL_UPDATES = 0
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Occupancy sensors for a camera; the reachability sensor for a detector."""
+    if entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_DETECTOR:
+        async_add_entities([DetectorReachableSensor(entry.runtime_data)])
+        return
+    detection: DetectionCoordinator | None = entry.runtime_data.detection
+    sensors = []
+    if detection is not None:
+        zone_names = {zone.slug: zone.name for zone in detection.settings.zones}
+        sensors = [
+            OccupancySensor(detection, group, zone_slug, zone_names.get(zone_slug or ""))
+            for group, zone_slug in detection.settings.occupancy_keys()
+        ]
+    async_remove_stale_entities(
+        hass,
+        entry,
+        Platform.BINARY_SENSOR,
+        {sensor.key for sensor in sensors},
+        lambda key: key in GROUPS or key.startswith("zone_"),
+    )
+    async_add_entities(sensors)
+
+
+class OccupancySensor(HsiDetectionEntity, BinarySensorEntity):
+    """Whether confirmed objects of one group are in view (in the frame, or in one zone)."""
+
+    _attr_device_class = BinarySensorDeviceClass.OCCUPANCY
+
+    def __init__(
+        self,
+        coordinator: DetectionCoordinator,
+        group: str,
+        zone_slug: str | None,
+        zone_name: str | None,
+    ) -> None:
+        """Create the sensor of ``group``, for the whole frame or for one zone."""
+        self._key = occupancy_key(group, zone_slug)
+        self.key = group if zone_slug is None else f"zone_{zone_slug}_{group}"
+        """The entity's key within its camera (see entity_unique_id)."""
+        super().__init__(coordinator, self.key)
+        if zone_slug is None:
+            self._attr_translation_key = group
+        else:
+            self._attr_translation_key = f"zone_{group}"
+            self._attr_translation_placeholders = {"zone_name": zone_name or zone_slug}
+        self._group = group
+        self._zone_name = zone_name
+
+    @property
+    def is_on(self) -> bool:
+        """On while confirmed objects are present (or left less than the off delay ago)."""
+        return self._key in self.coordinator.data.occupied
+
+    @property
+    def extra_state_attributes(self) -> dict[str, object]:
+        """The confirmed objects in view, by id: what the sensor is on for."""
+        outcome = self.coordinator.data.outcome
+        if outcome is None:
+            return {"object_ids": []}
+        ids = [
+            obj.object_id
+            for obj in outcome.objects
+            if obj.group == self._group
+            and (self._zone_name is None or self._zone_name in obj.zones)
+        ]
+        return {"object_ids": ids}
+
+
+class DetectorReachableSensor(HsiDetectorEntity, BinarySensorEntity):
+    """Whether the detector answers (connectivity, diagnostic)."""
+
+    _attr_device_class = BinarySensorDeviceClass.CONNECTIVITY
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _attr_translation_key = "reachable"
+
+    def __init__(self, hub: DetectorHub) -> None:
+        """Create the detector's reachability sensor."""
+        super().__init__(hub, "reachable")
+
+    @property
+    def available(self) -> bool:
+        """Always available: being unreachable is what this sensor reports."""
+        return True
+
+    @property
+    def is_on(self) -> bool:
+        """On while the detector answers."""
+        return self.coordinator.reachable

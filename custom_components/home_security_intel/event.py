@@ -1,0 +1,78 @@
+"""Event entity per camera: one event per confirmed new object, and when it enters another zone.
+
+``person_detected`` / ``vehicle_detected`` / ``animal_detected`` fire once per object, at the
+frame it is confirmed, with the zones it is in already known; moving into another zone later
+fires ``zone_entered``, never a second detection. Attributes carry the object id, label, score,
+box and zones, so automations can tell one visitor from the next.
+"""
+
+from __future__ import annotations
+
+from homeassistant.components.event import EventEntity
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .detection_coordinator import DetectionCoordinator
+from .entity import HsiDetectionEntity, async_remove_stale_entities
+from .pipeline.state import ObjectEvent
+
+PARALLEL_UPDATES = 0
+
+EVENT_ZONE_ENTERED = "zone_entered"
+
+
+def event_type(event: ObjectEvent) -> str:
+    """The entity's event type for a pipeline event."""
+    return f"{event.group}_detected" if event.kind == "detected" else EVENT_ZONE_ENTERED
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """One detection event entity per camera with detection."""
+    detection: DetectionCoordinator | None = entry.runtime_data.detection
+    if detection is None:
+        async_remove_stale_entities(hass, entry, Platform.EVENT, (), "detection".__eq__)
+        return
+    async_add_entities([DetectionEventEntity(detection)])
+
+
+class DetectionEventEntity(HsiDetectionEntity, EventEntity):
+    """Fires for every confirmed new object and zone entry of one camera."""
+
+    _attr_translation_key = "detection"
+
+    def __init__(self, coordinator: DetectionCoordinator) -> None:
+        """Create the event entity of a camera; event types follow the tracked groups."""
+        super().__init__(coordinator, "detection")
+        types = [f"{group}_detected" for group in coordinator.settings.groups]
+        if coordinator.settings.zones:
+            types.append(EVENT_ZONE_ENTERED)
+        self._attr_event_types = types
+
+    async def async_added_to_hass(self) -> None:
+        """Listen to the camera's pipeline events."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.coordinator.async_add_event_listener(self._async_on_event))
+
+    @callback
+    def _async_on_event(self, event: ObjectEvent) -> None:
+        # The pipeline only announces tracked groups, and zone entries only where zones exist:
+        # every kind is one of the entity's event types.
+        kind = event_type(event)
+        box = event.box
+        attributes: dict[str, object] = {
+            "object_id": event.object_id,
+            "label": event.label,
+            "score": round(event.score, 3),
+            "box": [round(v, 4) for v in (box.x_min, box.y_min, box.x_max, box.y_max)],
+            "zones": sorted(event.zones),
+        }
+        if event.zone is not None:
+            attributes["zone"] = event.zone
+        self._trigger_event(kind, attributes)
+        self.async_write_ha_state()
