@@ -72,6 +72,38 @@ def connection_limits(settings: Settings) -> ConnectionLimits:
     )
 
 
+class HandshakeLimitedSite(web.TCPSite):
+    """A TCP site whose TLS handshakes must finish within the header time limit.
+
+    asyncio gives a handshake 60 s by default, and the per-client connection cap only sees a
+    connection once its handshake is done: a client that opens connections and never completes
+    the handshake would hold each for a minute. aiohttp's TCPSite does not pass the limit on.
+    """
+
+    def __init__(self, *args: Any, handshake_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._handshake_timeout = handshake_timeout
+
+    async def start(self) -> None:
+        """Listen like TCPSite does, with the handshake limit when TLS is on."""
+        await web.BaseSite.start(self)
+        server = self._runner.server
+        assert server is not None
+        extra: dict[str, Any] = {}
+        if self._ssl_context is not None:
+            extra["ssl_handshake_timeout"] = self._handshake_timeout
+        self._server = await asyncio.get_running_loop().create_server(
+            server,
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            backlog=self._backlog,
+            reuse_address=self._reuse_address,
+            reuse_port=self._reuse_port,
+            **extra,
+        )
+
+
 def _loop_errors(
     limiter: LogLimiter,
 ) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
@@ -123,7 +155,13 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        site = web.TCPSite(runner, settings.host, settings.port, ssl_context=context)
+        site = HandshakeLimitedSite(
+            runner,
+            settings.host,
+            settings.port,
+            ssl_context=context,
+            handshake_timeout=settings.header_timeout,
+        )
         await site.start()
         scheme = "https" if context else "http"
         _LOGGER.info(

@@ -365,3 +365,26 @@ async def test_failed_attempts_are_throttled_but_a_valid_key_is_always_served(
     async with _from("127.0.0.36") as owner, owner.get(hostile_server.url + "/metrics") as resp:
         assert resp.status == 200  # same address, valid key: served
     assert "authentication failed from 127.0.0.36" in hostile_server.output()
+
+
+@pytest.fixture(scope="module")
+def tls_hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    tmp = tmp_path_factory.mktemp("tls_hostile")
+    args = [*LIMIT_ARGS, "--tls", "self-signed", "--tls-dir", str(tmp / "tls")]
+    yield from _serve(args, tmp, KEY_ENV)
+
+
+async def test_tls_handshakes_that_never_finish_are_cut_off(
+    tls_hostile_server: ServerProcess,
+) -> None:
+    # A client that connects and never starts (or finishes) its TLS handshake is not counted by
+    # the per-client cap until the handshake is done, so the handshake itself is time-limited
+    # (the header limit, 1 s here; asyncio's default would hold it for 60 s, past READ_TIMEOUT).
+    reader, writer = await open_from(tls_hostile_server, "127.0.0.30")
+    assert await read_all(reader) == b""
+    writer.close()
+    reader, writer = await open_from(tls_hostile_server, "127.0.0.30")
+    writer.write(b"\x16\x03\x01\x00\xc8\x01")  # the start of a ClientHello, never finished
+    await writer.drain()
+    assert await read_all(reader) == b""
+    writer.close()
