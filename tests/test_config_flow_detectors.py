@@ -70,7 +70,6 @@ from tests.common import setup_entry
 from tests.detection.support import (
     API_KEY,
     LOCAL_MODEL,
-    SERVER_MODEL,
     DetectorServer,
     free_port,
     needs_detector_venv,
@@ -291,10 +290,9 @@ async def test_server_of_each_api_is_added(
     entry = entry_of(result)
     assert result["data"] == server_data(open_server.url, api)
     assert entry.unique_id == open_server.url
-    # Our server's /health names its model; DeepStack has no such endpoint: the API's name.
-    assert SERVER_MODEL is not None
-    name = "DeepStack / CodeProject.AI" if api == API_DEEPSTACK else SERVER_MODEL.name
-    assert result["title"] == f"{name} (127.0.0.1)"
+    # Titled by what serves and where; the model is the device's model.
+    names = {API_HSI: "HSI Detector", API_DEEPSTACK: "DeepStack", API_RTDETR: "HSI /detect"}
+    assert result["title"] == f"{names[api]} (127.0.0.1)"
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
 

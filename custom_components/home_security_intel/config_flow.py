@@ -49,7 +49,9 @@ from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 import probatio
 
 from .const import (
+    API_DEEPSTACK,
     API_HSI,
+    API_RTDETR,
     APIS,
     CONF_API,
     CONF_API_KEY,
@@ -391,9 +393,12 @@ def _local_schema(values: Mapping[str, Any]) -> probatio.Schema:
     )
 
 
-def _server_title(url: str, info: DetectorInfo) -> str:
-    host = check_detector_url(url).host
-    return f"{info.name} ({host})" if info.name else f"Detector {host}"
+_API_TITLES = {API_HSI: "HSI Detector", API_DEEPSTACK: "DeepStack", API_RTDETR: "HSI /detect"}
+
+
+def _server_title(url: str, api: str) -> str:
+    """``HSI Detector (192.168.1.20)``: what serves, and where (the model is the device's model)."""
+    return f"{_API_TITLES[api]} ({check_detector_url(url).host})"
 
 
 def _local_title(engine: str, model: str) -> str:
@@ -623,8 +628,10 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
             if isinstance(result, dict):
                 errors = result
             else:
-                data, info = result
-                return self.async_create_entry(title=_server_title(data[CONF_URL], info), data=data)
+                data = result[0]
+                return self.async_create_entry(
+                    title=_server_title(data[CONF_URL], data[CONF_API]), data=data
+                )
         return self.async_show_form(
             step_id="detector", data_schema=_server_schema(values), errors=errors
         )

@@ -119,6 +119,9 @@ def test_tag_text() -> None:
     """Label, score in percent, track id and zones; odd scores never break the text."""
     assert tag_text(person(0, 0, 1, 1, object_id="3")) == "person 87% #3"
     assert tag_text(person(0, 0, 1, 1)) == "person 87%"
+    # A tracker id (uuid hex) is shortened to its start.
+    long_id = "6fc99cb17fd44e1384c8d91e900d678c"
+    assert tag_text(person(0, 0, 1, 1, object_id=long_id)) == "person 87% #6fc99c"
     assert (
         tag_text(AnnotatedBox("car", 0.5, Box(0, 0, 1, 1), "7", ("drive", "gate")))
         == "car 50% #7 (drive, gate)"

@@ -44,6 +44,7 @@ _MIN_LINE = 2
 MAX_OUTLINES = 1000
 """At most this many boxes are outlined (the most certain ones)."""
 MAX_TAGS = 50
+SHORT_ID = 6
 """At most this many boxes get a label tag (the most certain ones); more would be unreadable."""
 
 
@@ -72,7 +73,9 @@ def tag_text(item: AnnotatedBox) -> str:
     """The tag drawn above a box, e.g. "person 87% #3 (driveway)"."""
     text = f"{item.label} {round(_score(item) * 100)}%"
     if item.object_id:
-        text += f" #{item.object_id}"
+        # Ids are long (uuid hex); the first characters tell the objects of one frame apart and
+        # match the start of the event's object_id attribute.
+        text += f" #{item.object_id[:SHORT_ID]}"
     if item.zones:
         text += f" ({', '.join(item.zones)})"
     return text
