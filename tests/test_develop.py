@@ -173,6 +173,21 @@ def test_develop_onboards_the_demo_camera(develop: HomeAssistantApi) -> None:
     api = develop
     _onboard(api)
     _add_detector(api)
+    # A person-detected automation, made the way the automation editor saves one; before the
+    # camera, so that the person's arrival is a change it sees whichever part of the scene plays.
+    api.call(
+        "POST",
+        "/api/config/automation/config/person_at_the_door",
+        {
+            "id": "person_at_the_door",
+            "alias": "Person at the door",
+            "triggers": [
+                {"trigger": "state", "entity_id": "binary_sensor.simcam_4k_person", "to": "on"}
+            ],
+            "actions": [{"event": "hsi_person_seen"}],
+        },
+    )
+    _wait_for(api, "automation.person_at_the_door", "on", 60)
     flow = api.call("POST", "/api/config/config_entries/flow", {"handler": "home_security_intel"})
     flow_path = f"/api/config/config_entries/flow/{flow['flow_id']}"
     flow = api.call("POST", flow_path, {"next_step_id": "camera"})
@@ -202,20 +217,6 @@ def test_develop_onboards_the_demo_camera(develop: HomeAssistantApi) -> None:
     # The demo camera plays the demo scene: whichever step is showing right now.
     assert image in {step.image for step in demo_steps()}
 
-    # A person-detected automation, made the way the automation editor saves one.
-    api.call(
-        "POST",
-        "/api/config/automation/config/person_at_the_door",
-        {
-            "id": "person_at_the_door",
-            "alias": "Person at the door",
-            "triggers": [
-                {"trigger": "state", "entity_id": "binary_sensor.simcam_4k_person", "to": "on"}
-            ],
-            "actions": [{"event": "hsi_person_seen"}],
-        },
-    )
-    _wait_for(api, "automation.person_at_the_door", "on", 60)
     # The scene loops every 100 s: a person is in view from 20 s to 70 s of each loop.
     _wait_for(api, "binary_sensor.simcam_4k_person", "on", 130)
     assert _state(api, "sensor.simcam_4k_person_count")["state"] == "1"
