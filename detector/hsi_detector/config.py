@@ -37,8 +37,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8765
     engine: str = "ultralytics"
-    runtime: str = "torch"
-    """Ultralytics engine: torch, or a model exported once to openvino / onnx; auto picks."""
+    runtime: str = "auto"
+    """Ultralytics engine: torch, or a model exported once to openvino / onnx; auto (default): on
+    a CPU the first of openvino, onnx, torch that works, on CUDA torch."""
     export_dir: Path = DEFAULT_EXPORT_DIR
     """Where exported models are cached between starts."""
     model: str = "yolo11n.pt"
@@ -133,8 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--engine", default="ultralytics", help="ultralytics or tflite")
     add(
         "--runtime",
-        default="torch",
-        help="ultralytics engine: torch, openvino, onnx (exported once, CPU) or auto",
+        default="auto",
+        help="ultralytics engine: auto (CPU: openvino, else onnx, else torch; CUDA: torch), torch, "
+        "openvino or onnx (exported once, CPU)",
     )
     add("--export-dir", default=None, help="cache of exported models (openvino/onnx runtimes)")
     add("--model", default=None, help="model name or path (*.yaml builds random weights)")

@@ -41,6 +41,22 @@ class Detection:
             self.y_max * sy,
         )
 
+    def placed(
+        self, offset: tuple[int, int], scale: tuple[float, float], size: tuple[int, int]
+    ) -> Detection:
+        """From model-input pixels (a letterbox canvas) to the original image: remove the padding,
+        scale, clip to the image (ultralytics' scale_boxes)."""
+        (ox, oy), (sx, sy), (width, height) = offset, scale, size
+        return Detection(
+            self.label,
+            self.class_id,
+            self.confidence,
+            min(max((self.x_min - ox) * sx, 0.0), width),
+            min(max((self.y_min - oy) * sy, 0.0), height),
+            min(max((self.x_max - ox) * sx, 0.0), width),
+            min(max((self.y_max - oy) * sy, 0.0), height),
+        )
+
 
 class Engine(Protocol):
     """A loaded model. `infer` runs in the batcher's inference thread only."""
@@ -58,6 +74,9 @@ class Engine(Protocol):
     letterbox: bool
     """True: the model scales the long side to input_size, keeping the aspect ratio (YOLO);
     False: it stretches the image to input_size x input_size (SSD)."""
+    stride: int
+    """With letterbox: > 0 means the engine takes the letterboxed model input itself (scaled and
+    padded to multiples of `stride` by the decoder, `imaging.letterbox`); 0: images as decoded."""
 
     @property
     def class_names(self) -> tuple[str, ...]:
