@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import io
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 import warnings
 
 import numpy as np
@@ -24,6 +24,14 @@ from PIL import Image, UnidentifiedImageError
 
 if TYPE_CHECKING:
     import numpy.typing as npt
+
+_cv2: Any = None
+try:  # optional: the ultralytics extra brings it; the light library does without
+    import cv2
+
+    _cv2 = cv2
+except ImportError:  # pragma: no cover - not in the detector's environment
+    pass
 
 # PIL's bomb guard (Image.MAX_IMAGE_PIXELS) stays as a backstop; our limit, checked first from the
 # header, is the real one. The server raises PIL's guard for its own process (server.py); this
@@ -174,7 +182,9 @@ def _to_rgb(image: Image.Image) -> npt.NDArray[np.uint8]:
     return np.asarray(image if image.mode == "RGB" else image.convert("RGB"), dtype=np.uint8)
 
 
-def _letterboxed(image: Image.Image, size: int, stride: int) -> tuple[npt.NDArray[np.uint8], Letterbox]:
+def _letterboxed(
+    image: Image.Image, size: int, stride: int
+) -> tuple[npt.NDArray[np.uint8], Letterbox]:
     """The model input for `image`: scaled (bilinear) and padded into a grey canvas in one copy."""
     width, height = image.size  # after draft: already close to the scaled size
     geometry = letterbox(width, height, size, stride)
@@ -182,11 +192,19 @@ def _letterboxed(image: Image.Image, size: int, stride: int) -> tuple[npt.NDArra
         image = Image.fromarray(_to_rgb(image))
     elif image.mode != "RGB":
         image = image.convert("RGB")
-    if (width, height) != (geometry.width, geometry.height):
-        image = image.resize((geometry.width, geometry.height), Image.Resampling.BILINEAR)
     canvas = np.full((geometry.canvas_height, geometry.canvas_width, 3), PAD_VALUE, np.uint8)
     top, left = geometry.top, geometry.left
-    canvas[top : top + geometry.height, left : left + geometry.width] = np.asarray(image)
+    inner = canvas[top : top + geometry.height, left : left + geometry.width]
+    if (width, height) == (geometry.width, geometry.height):
+        inner[...] = np.asarray(image)
+    elif _cv2 is not None:
+        # OpenCV (there with the ultralytics extra): bilinear as ultralytics' LetterBox does it,
+        # ~8x faster than PIL's antialiased bilinear.
+        scaled = (geometry.width, geometry.height)
+        inner[...] = _cv2.resize(np.asarray(image), scaled, interpolation=_cv2.INTER_LINEAR)
+    else:  # pragma: no cover - the light library without OpenCV
+        scaled = (geometry.width, geometry.height)
+        inner[...] = np.asarray(image.resize(scaled, Image.Resampling.BILINEAR))
     return canvas, geometry
 
 

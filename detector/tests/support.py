@@ -65,7 +65,8 @@ class ServerProcess:
         self._log = base / f"hsi_detector_{self.port}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("HSI_")} | self.env
         # The worktree's package first; a test may add folders after it (e.g. a shadowing module).
-        env["PYTHONPATH"] = os.pathsep.join([str(DETECTOR_DIR), *filter(None, [self.env.get("PYTHONPATH")])])
+        extra = [self.env["PYTHONPATH"]] if self.env.get("PYTHONPATH") else []
+        env["PYTHONPATH"] = os.pathsep.join([str(DETECTOR_DIR), *extra])
         env.setdefault("YOLO_OFFLINE", "1")
         argv = [
             os.path.normpath(sys.executable),

@@ -292,7 +292,8 @@ def test_an_explicit_runtime_that_is_missing_is_an_error(tmp_path: Path) -> None
 
 def test_pick_runtime() -> None:
     assert runtime_candidates("auto", "cpu", cuda_available=True) == (
-        ("openvino", "onnx", "torch"), "cpu"
+        ("openvino", "onnx", "torch"),
+        "cpu",
     )
     assert runtime_candidates("auto", "auto", cuda_available=True) == (("torch",), "cuda:0")
     assert runtime_candidates("onnx", "cpu", cuda_available=False) == (("onnx",), "cpu")
@@ -302,3 +303,33 @@ def test_pick_runtime() -> None:
     assert pick_runtime("torch", "cpu", cuda_available=True) == ("torch", "cpu")
     with pytest.raises(EngineError, match="runs on CPU"):
         pick_runtime("openvino", "cuda:0", cuda_available=True)
+
+
+async def test_int8_is_calibrated_on_the_given_frames_and_serves(
+    export_dir: Path, tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for width in (160, 320):
+        (frames / f"{width}.jpg").write_bytes(resized(BUS, width))
+    server = _serve_once([*_args("auto", export_dir), "--int8-calibration", str(frames)], tmp_path)
+    try:
+        assert (await _health(session, server))["runtime"] == "openvino"
+        body = await _detect(session, server)
+    finally:
+        assert server.stop() == 0, server.output()
+    assert "int8: calibrating on 2 images" in server.output()
+    assert "runs on openvino int8" in server.output()
+    assert isinstance(body["detections"], list)
+    assert any(p.name.endswith("-int8-" + p.name.rsplit("-", 1)[-1]) for p in _entries(export_dir))
+
+
+def test_int8_without_images_falls_back_to_the_next_runtime(
+    export_dir: Path, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    server = _serve_once([*_args("auto", export_dir), "--int8-calibration", str(empty)], tmp_path)
+    assert server.stop() == 0, server.output()
+    assert "no JPEG/PNG/WebP image in" in server.output()
+    assert "runs on onnx" in server.output()

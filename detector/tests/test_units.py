@@ -53,6 +53,7 @@ class ScriptedEngine:
     input_size = 64
     letterbox = False
     stride = 0
+    streams = 1
 
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay

@@ -57,6 +57,7 @@ args=(
     --max-queue "$(bashio::config 'max_queue')"
     --decode-workers "$(bashio::config 'decode_workers')"
     --cpu-threads "$(bashio::config 'cpu_threads')"
+    --cpu-streams "$(bashio::config 'cpu_streams')"
     --request-timeout "$(bashio::config 'request_timeout')"
     --tls "$(bashio::config 'tls')"
     --max-body-mb "$(bashio::config 'max_body_mb')"

@@ -6,25 +6,32 @@ exporter (cached by `exports`); `torch` runs the model as loaded.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
 import os
 from pathlib import Path
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hsi_detector.engines.base import Detection, EngineError, auto_batch_size, cpu_threads
-from hsi_detector.imaging import PAD_VALUE
+from hsi_detector.engines.base import (
+    Detection,
+    EngineError,
+    auto_batch_size,
+    cpu_streams,
+    cpu_threads,
+)
 from hsi_detector.engines.exports import (
-    EXPORTED_RUNTIMES,
     ExportKey,
     cached_export,
     file_digest,
     invalidate as invalidate_export,
 )
+from hsi_detector.imaging import PAD_VALUE
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -158,25 +165,33 @@ class UltralyticsEngine:
             raise EngineError(f"--classes names unknown to the model: {', '.join(unknown)}")
         self._class_ids = [self._names.index(c) for c in settings.classes] or None
         self._imgsz = settings.imgsz
-        self.stride = max(int(self._model.model.stride.max()), 32)
-        self._end2end = bool(getattr(self._model.model, "end2end", False))
+        network: Any = self._model.model
+        self.stride = max(int(network.stride.max()), 32)
+        self._end2end = bool(getattr(network, "end2end", False))
         self._threads = cpu_threads(settings.cpu_threads) if self.device == "cpu" else 0
+        # On a CPU, passes run side by side (one per batcher thread), sharing the threads.
+        self.streams = cpu_streams(settings.cpu_streams, self._threads) if self._threads else 1
         self.name = Path(settings.model).name
         self.input_size = settings.imgsz
         self.runtime = candidates[0]
+        self.precision = "fp16" if self._half else "fp32"
         self._forward: Any = None
         for runtime in candidates:
+            self.precision = "fp16" if self._half else "fp32"
             try:
                 self._forward = self._load(runtime, settings)
             except EngineError as err:
                 if runtime == candidates[-1]:
                     raise
-                _LOGGER.warning("%s; trying %s instead", err, candidates[candidates.index(runtime) + 1])
+                _LOGGER.warning(
+                    "%s; trying %s instead", err, candidates[candidates.index(runtime) + 1]
+                )
                 continue
             self.runtime = runtime
             break
-        _LOGGER.info("model %s runs on %s (%s, %s thread(s))", self.name, self.runtime,
-                     self.device, self._threads or "all")  # fmt: skip
+        _LOGGER.info("model %s runs on %s %s (%s, %s thread(s), %d pass(es) at once)", self.name,
+                     self.runtime, self.precision, self.device, self._threads or "all",
+                     self.streams)  # fmt: skip
 
     def _load(self, runtime: str, settings: Settings) -> Any:
         if runtime == "torch":
@@ -188,16 +203,23 @@ class UltralyticsEngine:
         # Torch's intra-op pool on a CPU: see `torch_threads`. Set once: nothing here changes it
         # later (ultralytics' predictor did, at its set-up).
         if self.device == "cpu":
-            torch.set_num_threads(self._threads)
+            torch.set_num_threads(max(1, self._threads // self.streams))
         module = self._model.model.fuse(verbose=False).to(self.device).eval()
         if self._half:
             module = module.half()
         dtype = torch.float16 if self._half else torch.float32
+        # One copy of the network per inference thread: ultralytics' Detect head caches its
+        # anchors for the last input shape, so two passes of different shapes must not share it.
+        local = threading.local()
+        spare = [module]
 
         def forward(batch: npt.NDArray[np.uint8]) -> Any:
+            own = getattr(local, "module", None)
+            if own is None:
+                own = local.module = spare.pop() if spare else copy.deepcopy(module)
             with torch.inference_mode():
                 tensor = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2)
-                out = module(tensor.to(dtype).div_(255))
+                out = own(tensor.to(dtype).div_(255))
             return out[0] if isinstance(out, (tuple, list)) else out
 
         forward(np.full((1, 2 * self.stride, 2 * self.stride, 3), PAD_VALUE, np.uint8))
@@ -207,6 +229,16 @@ class UltralyticsEngine:
         """The exported model, cached or exported now; exported afresh once if it will not run."""
         import ultralytics  # lazy: heavy (already imported above)
 
+        calibration: list[Path] = []
+        precision = "fp32"
+        if runtime == "openvino" and settings.int8_calibration is not None:
+            from hsi_detector.engines import int8  # lazy: only the opt-in int8 export needs it
+
+            calibration = int8.calibration_images(settings.int8_calibration)
+            if not calibration:
+                raise EngineError(f"cannot run the model on {runtime} int8: no JPEG/PNG/WebP "
+                                  f"image in {settings.int8_calibration}")  # fmt: skip
+            precision = "int8-" + int8.calibration_digest(calibration)[:12]
         key = ExportKey(
             runtime=runtime,
             model_stem=Path(settings.model).stem,
@@ -214,37 +246,53 @@ class UltralyticsEngine:
             imgsz=settings.imgsz,
             batch=auto_batch_size(settings.max_batch_size, self.device),
             ultralytics_version=ultralytics.__version__,
+            precision=precision,
         )
+        quantized = precision != "fp32"
         self._torch.set_num_threads(1)  # torch only runs the NMS here: no pool beside the runtime
         for attempt in (1, 2):
             try:
-                artifact, _ = cached_export(settings.export_dir, key, self._exporter(key))
-                forward = open_runtime(runtime, artifact, self._threads)
+                artifact, _ = cached_export(
+                    settings.export_dir, key, self._exporter(key, calibration)
+                )
+                forward, ran_as = open_runtime(
+                    runtime, artifact, self._threads, self.streams, int8=quantized
+                )
                 forward(np.full((1, 2 * self.stride, 2 * self.stride, 3), PAD_VALUE, np.uint8))
             # The exporter and the runtimes wrap a dozen converters and native libraries whose
             # failures share no base class; every one means "this export cannot serve".
             except Exception as err:
                 if isinstance(err, OSError) and not settings.export_dir.is_dir():
-                    raise EngineError(f"cannot run the model on {runtime}: export folder "
-                                      f"{settings.export_dir}: {err.strerror}") from err  # fmt: skip
+                    where = f"export folder {settings.export_dir}"
+                    raise EngineError(
+                        f"cannot run the model on {runtime}: {where}: {err.strerror}"
+                    ) from err
                 invalidate_export(settings.export_dir, key)
                 if attempt == 2 or isinstance(err, ImportError):
                     raise EngineError(f"cannot run the model on {runtime}: {err}") from err
                 _LOGGER.warning("the %s export does not run (%s): exporting again", runtime,
                                 type(err).__name__)  # fmt: skip
                 continue
+            self.precision = "int8" if quantized else ran_as
             return forward
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _exporter(self, key: ExportKey) -> Any:
+    def _exporter(self, key: ExportKey, calibration: list[Path]) -> Any:
         def export(staging: Path) -> None:
             # The exporter writes next to the model's file name (a yaml-built model: the current
             # folder): point that name into the staging folder so nothing lands elsewhere.
             self._model.model.pt_path = str(staging / "model.pt")
             # fp32 (no `quantize`); dynamic shapes: any batch up to the maximum without padding to
-            # it, and any letterboxed size (a 16:9 frame runs at 640x384, not 640x640).
-            self._model.export(format=key.runtime, imgsz=key.imgsz, dynamic=True,
-                               batch=key.batch, device="cpu", verbose=False)  # fmt: skip
+            # it, and any letterboxed size (a 16:9 frame runs at 640x384, not 640x640). int8:
+            # the ONNX export, quantized and converted to OpenVINO by `engines.int8`.
+            fmt = "onnx" if calibration else key.runtime
+            exported = self._model.export(format=fmt, imgsz=key.imgsz, dynamic=True,
+                                          batch=key.batch, device="cpu", verbose=False)  # fmt: skip
+            if calibration:
+                from hsi_detector.engines import int8  # lazy: opt-in
+
+                out = staging / "model_int8_openvino_model"
+                int8.quantize_to_openvino(Path(exported), calibration, key.imgsz, self.stride, out)
 
         return export
 
@@ -283,11 +331,21 @@ class UltralyticsEngine:
         return out
 
 
-def open_runtime(runtime: str, artifact: Path, threads: int) -> Any:
-    """A forward function over an exported model: NHWC uint8 batch in, raw predictions out.
+def open_runtime(
+    runtime: str,
+    artifact: Path,
+    threads: int,
+    streams: int = 1,
+    *,
+    int8: bool = False,
+    precision_hint: str | None = None,
+) -> tuple[Any, str]:
+    """A forward function over an exported model (NHWC uint8 batch in, raw predictions out) and
+    the precision the runtime computes in (OpenVINO picks bf16 on CPUs with AMX / AVX512-BF16;
+    `precision_hint` "f32" or "bf16" overrides that, for comparisons).
 
-    Both runtimes get the engine's thread count (0: every core) and the latency set-up: one
-    stream, all its threads on the one image in flight (the batcher runs one pass at a time).
+    `threads` in all (0: every core) shared by `streams` passes that may run at once, each called
+    from its own thread (the batcher's inference threads).
     """
     if runtime == "openvino":
         import openvino as ov  # type: ignore[import-untyped]  # lazy: only this runtime needs it
@@ -302,21 +360,31 @@ def open_runtime(runtime: str, artifact: Path, threads: int) -> Any:
         ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
         ppp.input().model().set_layout(ov.Layout("NCHW"))
         ppp.input().preprocess().convert_element_type(ov.Type.f32).scale(255.0)
-        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+        config: dict[str, Any] = {"NUM_STREAMS": streams}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
+        if int8:
+            # The quantized layers run in int8 either way; the CPU plugin (2026.4) cannot compile
+            # a quantized graph whose other layers it would run in bf16 (its default with AMX).
+            config["INFERENCE_PRECISION_HINT"] = "f32"
+        if precision_hint:
+            config["INFERENCE_PRECISION_HINT"] = precision_hint
         compiled = core.compile_model(ppp.build(), "CPU", config)
-        request = compiled.create_infer_request()
+        local = threading.local()  # one infer request per calling thread
 
         def ov_forward(batch: npt.NDArray[np.uint8]) -> Any:
+            request = getattr(local, "request", None)
+            if request is None:
+                request = local.request = compiled.create_infer_request()
             request.infer([batch], share_inputs=True)
             return request.get_output_tensor(0).data
 
-        return ov_forward
+        precision = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
+        return ov_forward, {"f32": "fp32", "f16": "fp16"}.get(precision, precision)
     import onnxruntime  # type: ignore[import-untyped]  # lazy: only this runtime needs it
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = max(1, threads // streams) if threads else 0
     options.inter_op_num_threads = 1
     session = onnxruntime.InferenceSession(
         str(artifact), options, providers=["CPUExecutionProvider"]
@@ -328,4 +396,4 @@ def open_runtime(runtime: str, artifact: Path, threads: int) -> Any:
         tensor *= 1 / 255
         return session.run(None, {name: tensor})[0]
 
-    return onnx_forward
+    return onnx_forward, "fp32"
