@@ -1,4 +1,4 @@
-"""The model's input made by the decoder (ultralytics' letterbox, checked against ultralytics itself),
+"""The model's input made by the decoder (ultralytics' letterbox, checked against ultralytics),
 boxes mapped back, batches of mixed sizes, passes at once, the int8 calibration set."""
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ def test_decoded_input_is_ultralytics_letterbox(size: tuple[int, int]) -> None:
     png = encode(image, "PNG")  # lossless and never drafted: both sides see the same pixels
     decoded = decode_image(png, 40_000_000, 640, letterbox=True, stride=32)
     bgr = np.ascontiguousarray(np.asarray(image)[..., ::-1])
-    expected = LetterBox((640, 640), auto=True, stride=32)(image=bgr)[..., ::-1]
+    boxed: Any = LetterBox((640, 640), auto=True, stride=32)(image=bgr)
+    expected = boxed[..., ::-1]
     assert decoded.pixels.shape == expected.shape
     assert decoded.pixels.dtype == np.uint8
     assert decoded.pixels.shape[0] % 32 == 0
@@ -153,7 +154,7 @@ def test_calibration_set(tmp_path: Path) -> None:
     assert int8.calibration_digest(found) != digest  # other frames: calibrated (exported) again
     tensors = int8.model_inputs(found, 64, 32)
     assert [t.shape for t in tensors] == [(1, 3, 64, 64), (1, 3, 64, 64)]  # c.jpg skipped
-    assert all(t.dtype == np.float32 and 0 <= t.min() and t.max() <= 1 for t in tensors)
+    assert all(t.dtype == np.float32 and t.min() >= 0 and t.max() <= 1 for t in tensors)
 
 
 def test_calibration_without_a_decodable_image_fails(tmp_path: Path) -> None:

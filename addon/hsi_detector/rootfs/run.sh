@@ -72,6 +72,10 @@ args=(
     --log-level "$(bashio::config 'log_level')"
 )
 
+if bashio::config.has_value 'int8_calibration'; then
+    args+=(--int8-calibration "$(bashio::config 'int8_calibration')")
+fi
+
 if bashio::config.has_value 'labels'; then
     args+=(--labels "$(bashio::config 'labels')")
 fi

@@ -91,12 +91,21 @@ def quantize_to_openvino(
             tensor = next(self._left, None)
             return None if tensor is None else {"images": tensor}
 
+    import onnx
+
+    graph = onnx.load(str(onnx_model)).graph
+    # The box decoding (DFL) and everything after the last convolutions (sigmoid scores, box
+    # maths) stay in float, as ultralytics' own NNCF int8 export keeps the head's post-processing:
+    # uint8 steps would round every score under 1/255 to 0 and shift boxes by whole steps.
+    keep_float = [node.name for node in graph.node if "/dfl/" in node.name]
     quantized = onnx_model.with_name(onnx_model.stem + "_int8.onnx")
     quantize_static(
         str(onnx_model),
         str(quantized),
         Reader(),
         quant_format=QuantFormat.QDQ,
+        op_types_to_quantize=["Conv", "MatMul"],
+        nodes_to_exclude=keep_float,
         per_channel=True,
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,

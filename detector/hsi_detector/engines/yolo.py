@@ -301,6 +301,11 @@ class UltralyticsEngine:
         """Class names by class id."""
         return self._names
 
+    @property
+    def threads(self) -> int:
+        """Threads of the model on a CPU, all passes together (0: not on a CPU)."""
+        return self._threads
+
     def forward(self, batch: list[npt.NDArray[np.uint8]]) -> Any:
         """The model alone: raw predictions for letterboxed RGB inputs (no NMS)."""
         return self._forward(stack(batch, self.stride))
