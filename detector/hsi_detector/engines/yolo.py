@@ -200,8 +200,9 @@ class UltralyticsEngine:
 
     def _torch_forward(self) -> Any:
         torch = self._torch
-        # Torch's intra-op pool on a CPU: see `torch_threads`. Set once: nothing here changes it
-        # later (ultralytics' predictor did, at its set-up).
+        # Torch's intra-op pool on a CPU: each pass gets its share of the threads (one on 2 cores,
+        # see `base.AUTO_CPU_STREAMS`). Set once: nothing here changes it later (ultralytics'
+        # predictor did, at its set-up).
         if self.device == "cpu":
             torch.set_num_threads(max(1, self._threads // self.streams))
         module = self._model.model.fuse(verbose=False).to(self.device).eval()
