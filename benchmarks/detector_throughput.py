@@ -5,8 +5,11 @@ key (passed through the environment, never on a command line), load the same mod
 device, and are driven by the same client code with the same 1080p JPEG. For each level of
 concurrent cameras (clients) the script sends a fixed number of requests and measures images per
 second and the p50/p99 latency seen by the clients. Both servers stay up, but only one is measured
-at a time (taking turns level by level), so they do not compete for the accelerator. Output: one
-markdown table per server, then the ours/naive ratios last.
+at a time (taking turns level by level), so they do not compete for the accelerator. Then, in the
+same run with the servers stopped, ``model_time.py`` times our server's model alone (same flags, no
+server around it) on the same frame: the limit the hardware sets, and the share of wall time our
+server spends outside the model at each level. Output: one markdown table per server, the model
+alone, then the ours/naive ratios last.
 
     .venv-detector/bin/python benchmarks/detector_throughput.py                 # CPU, a few minutes
     .venv-detector/bin/python benchmarks/detector_throughput.py --device cuda --requests 512
@@ -23,6 +26,7 @@ from collections.abc import AsyncIterator, Sequence
 import contextlib
 from dataclasses import dataclass
 import io
+import json
 import math
 import os
 from pathlib import Path
@@ -41,6 +45,7 @@ from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NAIVE_SERVER = Path(__file__).resolve().parent / "naive_server.py"
+MODEL_TIME = Path(__file__).resolve().parent / "model_time.py"
 FRAME_SIZE = (1920, 1080)
 OURS, NAIVE = "ours", "naive"
 
@@ -107,21 +112,28 @@ def free_port() -> int:
 
 def server_command(name: str, args: argparse.Namespace, port: int) -> list[str]:
     """The argv that starts server ``name`` with the benchmark's model, device and sizes."""
-    common = ["--host", "127.0.0.1", "--port", str(port), "--model", args.model]
-    common += ["--device", args.device, "--half", args.half, "--imgsz", str(args.imgsz)]
     if name == NAIVE:
-        return [args.python, str(NAIVE_SERVER), *common]
+        return [args.python, str(NAIVE_SERVER), *_common_flags(args, port)]
+    return [args.python, "-m", "hsi_detector", *our_flags(args, port)]
+
+
+def _common_flags(args: argparse.Namespace, port: int) -> list[str]:
+    common = ["--host", "127.0.0.1", "--port", str(port), "--model", args.model]
+    return [*common, "--device", args.device, "--half", args.half, "--imgsz", str(args.imgsz)]
+
+
+def our_flags(args: argparse.Namespace, port: int) -> list[str]:
+    """Our server's command line after ``python -m hsi_detector`` (also what model_time loads)."""
     biggest = max(args.levels)
     return [
-        args.python,
-        "-m",
-        "hsi_detector",
-        *common,
+        *_common_flags(args, port),
         "--engine",
         "ultralytics",
         "--runtime",
         args.runtime,
         *(["--export-dir", str(args.export_dir)] if args.export_dir else []),
+        *(["--cpu-threads", str(args.cpu_threads)] if args.cpu_threads else []),
+        *(["--decode-workers", str(args.decode_workers)] if args.decode_workers else []),
         "--max-batch-size",
         str(args.max_batch_size),
         "--max-batch-wait-ms",
@@ -157,16 +169,82 @@ class RunningServer:
         return "\n".join(self.log.read().decode(errors="replace").splitlines()[-lines:])
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a child process: this checkout's detector/ first on the import path."""
+    env = dict(os.environ, **extra)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO_ROOT / "detector"), env.get("PYTHONPATH", "")) if p
+    )
+    return env
+
+
+@dataclass(frozen=True, slots=True)
+class ModelTime:
+    """Our model alone (``model_time.py``): milliseconds per image, back to back."""
+
+    runtime: str
+    precision: str
+    streams: int
+    input: str
+    model_ms: float
+    engine_ms: float
+    pass_ms: float
+
+    def outside_share(self, images_per_s: float) -> float:
+        """The share of wall time not spent in the model, at a server's images/s."""
+        return 1 - images_per_s * self.model_ms / 1000
+
+
+async def time_model(args: argparse.Namespace, frame: bytes) -> ModelTime:
+    """Run ``model_time.py`` with our server's flags on ``frame``; parse its JSON line."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "frame.jpg"
+        path.write_bytes(frame)
+        command = [args.python, str(MODEL_TIME), "--frame", str(path)]
+        command += ["--repeats", str(args.model_repeats), "--", *our_flags(args, 0)]
+        print(f"timing the model alone: {shlex.join(command)}", file=sys.stderr)
+        process = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env=child_env(),
+        )  # fmt: skip
+        out, err = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"model_time failed:\n{err.decode(errors='replace')[-2000:]}")
+    found = json.loads(out.decode().strip().splitlines()[-1])
+    return ModelTime(
+        found["runtime"], found["precision"], found["streams"], found["input"],
+        found["model_ms"], found["engine_ms"], found["pass_ms"],
+    )  # fmt: skip
+
+
+def model_table(model: ModelTime, ours: Sequence[LevelResult]) -> str:
+    """The model alone, and how much of our server's wall time went elsewhere at each level."""
+    limit = 1000 / model.model_ms
+    rows = [
+        "### model alone (ours, same flags, no server)",
+        "",
+        f"{model.runtime} {model.precision}, input {model.input}, {model.streams} pass(es) at "
+        f"once: the model takes {model.model_ms:.1f} ms per image (at most {limit:.1f} images/s), "
+        f"{model.engine_ms:.1f} ms with NMS; one pass by itself {model.pass_ms:.1f} ms.",
+        "",
+        "| cameras | images/s ours | of the model's limit | wall time outside the model |",
+        "| ---: | ---: | ---: | ---: |",
+    ]
+    rows += [
+        f"| {r.cameras} | {r.images_per_s:.1f} | {r.images_per_s / limit:.0%} | "
+        f"{model.outside_share(r.images_per_s):.0%} |"
+        for r in ours
+    ]
+    return "\n".join(rows)
+
+
 @contextlib.asynccontextmanager
 async def started_server(
     name: str, args: argparse.Namespace, api_key: str
 ) -> AsyncIterator[RunningServer]:
     """Start server ``name`` on a free port; always stop it (SIGTERM, then SIGKILL) on exit."""
     port = free_port()
-    env = dict(os.environ, HSI_API_KEY=api_key)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO_ROOT / "detector"), env.get("PYTHONPATH", "")) if p
-    )
+    env = child_env(HSI_API_KEY=api_key)
     command = server_command(name, args, port)
     print(f"starting {name}: {shlex.join(command)}", file=sys.stderr)
     with tempfile.TemporaryFile() as log:
@@ -359,6 +437,16 @@ def ratio_table(ours: Sequence[LevelResult], naive: Sequence[LevelResult]) -> st
     return "\n".join(rows)
 
 
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name (what `lscpu` shows as Model name)."""
+    with contextlib.suppress(OSError):
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    return platform.processor() or platform.machine()
+
+
 def describe_machine(args: argparse.Namespace) -> str:
     """One line naming what the figures were measured on."""
     import torch  # heavy; only for the description line
@@ -369,8 +457,8 @@ def describe_machine(args: argparse.Namespace) -> str:
         accel = "no GPU"
     return (
         f"model {args.model}, imgsz {args.imgsz}, device {args.device}, half {args.half}, "
-        f"runtime {args.runtime}, "
-        f"max batch {args.max_batch_size}; {accel}; {os.cpu_count()} CPUs; "
+        f"runtime {args.runtime}, cpu threads {args.cpu_threads or 'default'}, "
+        f"max batch {args.max_batch_size}; {accel}; {os.cpu_count()} CPUs ({cpu_model()}); "
         f"Python {platform.python_version()}, torch {torch.__version__}"
     )
 
@@ -391,8 +479,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--runtime",
         choices=("torch", "openvino", "onnx", "auto"),
-        default="torch",
-        help="our server's runtime (the naive server is always ultralytics on torch)",
+        default="auto",
+        help="our server's runtime, default its own (the naive one is always ultralytics on torch)",
+    )
+    parser.add_argument(
+        "--cpu-threads", type=int, default=0, help="our server's --cpu-threads (0: its default)"
+    )
+    parser.add_argument(
+        "--decode-workers", type=int, default=0, help="our server's --decode-workers (0: default)"
+    )
+    parser.add_argument(
+        "--model-repeats", type=int, default=50, help="passes of the model alone (0: not timed)"
     )
     parser.add_argument(
         "--export-dir", type=Path, default=None, help="our server's export cache (its default)"
@@ -442,6 +539,8 @@ async def run(args: argparse.Namespace) -> str:
         + describe_machine(args),
         *(server_table(name, found) for name, found in results.items()),
     ]
+    if OURS in results and args.model_repeats > 0:
+        parts.append(model_table(await time_model(args, frame), results[OURS]))
     if OURS in results and NAIVE in results:
         parts.append(ratio_table(results[OURS], results[NAIVE]))
     return "\n\n".join(parts)

@@ -246,7 +246,7 @@ def test_every_option_has_a_schema_entry_and_a_valid_default(config: dict[str, A
 def test_optional_options_have_no_default(config: dict[str, Any]) -> None:
     # A default in `options` silently makes a "?" option mandatory in the Supervisor.
     optional = {k for k, v in config["schema"].items() if isinstance(v, str) and v.endswith("?")}
-    assert optional == {"labels", "client_ca"}
+    assert optional == {"labels", "client_ca", "int8_calibration"}
     assert not optional & set(config["options"])
 
 
@@ -300,6 +300,7 @@ def test_defaults_become_the_intended_server_settings(
         "imgsz",
         "confidence",
         "cpu_threads",
+        "cpu_streams",
         "max_batch_wait_ms",
         "max_queue",
         "decode_workers",
@@ -337,6 +338,7 @@ def test_every_other_value_reaches_the_server(
         "max_queue": 64,
         "decode_workers": 3,
         "cpu_threads": 2,
+        "cpu_streams": 1,
         "request_timeout": 5.5,
         "tls": "provided",
         "certfile": "my-chain.pem",
@@ -385,7 +387,7 @@ def test_run_sh_flags_are_exactly_the_servers(
     for changes in (
         {},
         {"tls": "provided", "client_ca": "ca.pem", "labels": "l.txt", "classes": ["cat"]},
-        {"warmup": False},
+        {"warmup": False, "int8_calibration": "/share/hsi_detector/frames"},
     ):
         recorded = run_addon(_user_options(config, **changes))
         assert recorded["returncode"] == 0, recorded["stderr"]
@@ -795,3 +797,17 @@ def _accepts(element: str, value: Any) -> bool:
         low = match["s_min" if kind == "str" else "p_min"]
         return isinstance(value, str) and (low is None or len(value) >= int(low))
     return False
+
+
+def test_int8_calibration_reaches_the_server(
+    config: dict[str, Any], run_addon: Callable[[dict[str, Any]], dict[str, Any]], tmp_path: Path
+) -> None:
+    frames = tmp_path / "frames"  # stands for /share/hsi_detector/frames
+    frames.mkdir()
+    recorded = run_addon(_user_options(config, int8_calibration=str(frames)))
+    assert recorded["returncode"] == 0, recorded["stderr"]
+    settings = parse_settings(recorded["argv"], env=recorded["env"])
+    assert settings.int8_calibration == frames
+    assert settings.runtime == "auto"  # the default: OpenVINO on a CPU, where int8 applies
+    unset = run_addon(_user_options(config))
+    assert "--int8-calibration" not in unset["argv"]

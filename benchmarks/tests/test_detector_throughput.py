@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import json
 import os
 from pathlib import Path
 import re
@@ -24,6 +25,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BENCHMARKS))
 
 import detector_throughput as bench  # noqa: E402 - a script folder, not a package
+import int8_check  # noqa: E402
+import model_time  # noqa: E402
 import naive_server  # noqa: E402
 
 
@@ -148,12 +151,16 @@ def test_device_auto_resolves_to_something_torch_can_use() -> None:
     assert naive_server._resolve_device("auto") in {"cpu", "cuda:0"}
 
 
-async def test_whole_benchmark_against_both_real_servers() -> None:
+async def test_whole_benchmark_against_both_real_servers(tmp_path: Path) -> None:
     args = bench.parse_args(
-        ["--device", "cpu", "--imgsz", "320", "--levels", "1,2", "--requests", "2", "--warmup", "1"]
-    )
+        ["--device", "cpu", "--imgsz", "320", "--levels", "1,2", "--requests", "2", "--warmup", "1",
+         "--export-dir", str(tmp_path), "--model-repeats", "2"]
+    )  # fmt: skip
     report = await bench.run(args)
-    assert report.index("### ours") < report.index("### naive") < report.index("### ours / naive")
+    assert report.index("### ours") < report.index("### naive") < report.index("### model alone")
+    assert report.index("### model alone") < report.index("### ours / naive")
+    assert re.search(r"openvino bf16|openvino fp32", report)  # auto picked OpenVINO on this CPU
+    assert re.search(r"^\| 2 \| \d+\.\d \| \d+% \| -?\d+% \|$", report, re.MULTILINE)
     assert re.search(r"^\| 2 \| \d+\.\d\dx \| \d+\.\d\dx \|$", report, re.MULTILINE)
     naive_rows = report.split("### naive")[1].split("###")[0]
     assert naive_rows.count("| 0 | - |") == 2  # no errors; no batch metric from the naive server
@@ -229,3 +236,68 @@ def test_rounds_combine_into_one_level() -> None:
     assert level.images_per_s == 15 / 4.0
     assert level.p50_ms == 30.0
     assert level.mean_batch == 2.5
+
+
+def test_model_alone_and_the_share_outside_it() -> None:
+    model = bench.ModelTime("openvino", "bf16", 2, "640x384", 10.0, 11.0, 20.0)
+    assert model.outside_share(80.0) == pytest.approx(0.2)
+    table = bench.model_table(model, [_result(16, [1.0] * 80, wall=1.0)])
+    assert "at most 100.0 images/s" in table
+    assert "| 16 | 80.0 | 80% | 20% |" in table
+
+
+def test_cpu_model_from_cpuinfo(tmp_path: Path) -> None:
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Example CPU @ 2.0GHz\n", encoding="utf-8")
+    assert bench.cpu_model(info) == "Example CPU @ 2.0GHz"
+    assert bench.cpu_model(tmp_path / "missing")  # falls back to what platform knows
+
+
+def test_our_thread_flags_reach_the_server() -> None:
+    args = bench.parse_args(["--cpu-threads", "1", "--decode-workers", "3"])
+    flags = bench.our_flags(args, 1)
+    assert flags[flags.index("--cpu-threads") + 1] == "1"
+    assert flags[flags.index("--decode-workers") + 1] == "3"
+    assert "--cpu-threads" not in bench.our_flags(bench.parse_args([]), 1)
+
+
+def test_model_time_runs_the_server_engine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frame = tmp_path / "frame.jpg"
+    frame.write_bytes(bench.benchmark_frame(bench.default_image(), (320, 180)))
+    model_time.main(
+        ["--frame", str(frame), "--repeats", "2", "--", "--model", "yolo11n.yaml", "--imgsz", "64",
+         "--runtime", "torch", "--device", "cpu"]
+    )  # fmt: skip
+    found = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (found["runtime"], found["input"], found["streams"]) == ("torch", "64x64", 2)
+    assert 0 < found["model_ms"] <= found["engine_ms"] * 1.5
+    assert found["pass_ms"] > 0
+
+
+async def test_model_time_failure_is_reported() -> None:
+    args = bench.parse_args(["--model", "no-such-model.yaml", "--model-repeats", "1"])
+    with pytest.raises(RuntimeError, match="model_time failed"):
+        await bench.time_model(args, b"not a frame")
+
+
+def test_int8_check_compares_int8_with_fp32(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    image = bench.default_image()
+    (frames / "bus.jpg").write_bytes(image.read_bytes())
+    (frames / "zidane.jpg").write_bytes((image.parent / "zidane.jpg").read_bytes())
+    int8_check.main(["--calibration", str(frames), "--imgsz", "64", "--repeats", "2"])
+    report = capsys.readouterr().out
+    rows = [line for line in report.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [row.split(" | ")[0] for row in rows[1:]] == [
+        "| fp32",
+        rows[2].split(" | ")[0],
+        "| int8",
+    ]
+    assert rows[2].startswith("| default (")
+    assert "| 1.00x | 0.0000 / 1.00000 |" in rows[1]  # fp32 against itself
+    assert "2 frame(s))" in report

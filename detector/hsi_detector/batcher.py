@@ -90,6 +90,7 @@ class MicroBatcher:
         max_wait_s: float,
         max_queue: int,
         on_batch: BatchObserver | None = None,
+        workers: int = 1,
     ) -> None:
         self._engine = engine
         self._max_batch = max_batch_size
@@ -101,7 +102,11 @@ class MicroBatcher:
         self._stopping = False
         # Set after each pass when images arrived during it: the load that makes a top-up pay.
         self._busy = False
-        self._thread = threading.Thread(target=self._run, name="hsi-inference", daemon=True)
+        # One inference thread per pass the engine can run at once (`Engine.streams`).
+        self._threads = [
+            threading.Thread(target=self._run, name=f"hsi-inference-{n}", daemon=True)
+            for n in range(max(1, workers))
+        ]
 
     @property
     def max_batch_size(self) -> int:
@@ -114,8 +119,9 @@ class MicroBatcher:
         return len(self._queue)
 
     def start(self) -> None:
-        """Start the inference thread."""
-        self._thread.start()
+        """Start the inference threads."""
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Finish the batch in progress, refuse what still waits, end the thread."""
@@ -126,8 +132,10 @@ class MicroBatcher:
             self._cond.notify_all()
         for item in waiting:
             _deliver(item, BatcherStoppedError("shutting down"))
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     async def submit(self, pixels: npt.NDArray[np.uint8], min_confidence: float) -> BatchOutcome:
         """Detect objects in one image."""

@@ -37,10 +37,13 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8765
     engine: str = "ultralytics"
-    runtime: str = "torch"
-    """Ultralytics engine: torch, or a model exported once to openvino / onnx; auto picks."""
+    runtime: str = "auto"
+    """Ultralytics engine: torch, or a model exported once to openvino / onnx; auto (default): on
+    a CPU the first of openvino, onnx, torch that works, on CUDA torch."""
     export_dir: Path = DEFAULT_EXPORT_DIR
     """Where exported models are cached between starts."""
+    int8_calibration: Path | None = None
+    """Opt-in OpenVINO int8: a folder of images to calibrate on (`engines.int8`)."""
     model: str = "yolo11n.pt"
     labels: Path | None = None
     device: str = "auto"
@@ -54,7 +57,10 @@ class Settings:
     max_queue: int = 256
     decode_workers: int = 2
     cpu_threads: int = 0
-    """Threads of one forward pass on CPU; 0: every core (`engines.cpu_threads`)."""
+    """Threads of the model on CPU, all passes together; 0: every core (`engines.cpu_threads`)."""
+    cpu_streams: int = 0
+    """Forward passes run at once on CPU, each with cpu_threads / cpu_streams threads; 0: auto
+    (`engines.cpu_streams`: 2 when there are 2 threads or more)."""
     request_timeout: float = 10.0
     key_digests: tuple[bytes, ...] = ()
     tls: str = "disabled"
@@ -133,10 +139,17 @@ def build_parser() -> argparse.ArgumentParser:
     add("--engine", default="ultralytics", help="ultralytics or tflite")
     add(
         "--runtime",
-        default="torch",
-        help="ultralytics engine: torch, openvino, onnx (exported once, CPU) or auto",
+        default="auto",
+        help="ultralytics engine: auto (CPU: openvino, else onnx, else torch; CUDA: torch), torch, "
+        "openvino or onnx (exported once, CPU)",
     )
     add("--export-dir", default=None, help="cache of exported models (openvino/onnx runtimes)")
+    add(
+        "--int8-calibration",
+        default=None,
+        help="OpenVINO int8 (opt-in): quantize the model once, calibrated on the images in this "
+        "folder (e.g. the cameras' snapshots)",
+    )
     add("--model", default=None, help="model name or path (*.yaml builds random weights)")
     add("--labels", default=None, help="TFLite labelmap")
     add("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -153,7 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--max-batch-wait-ms", type=float, default=4.0)
     add("--max-queue", type=int, default=256)
     add("--decode-workers", type=int, default=2)
-    add("--cpu-threads", type=int, default=0, help="threads per forward pass on CPU, 0: all cores")
+    add("--cpu-threads", type=int, default=0, help="threads of the model on CPU, 0: all cores")
+    add(
+        "--cpu-streams",
+        type=int,
+        default=0,
+        help="forward passes at once on CPU, sharing the threads; 0: auto (2 with 2+ threads)",
+    )
     add("--request-timeout", type=float, default=10.0)
     add(
         "--api-key",
@@ -300,6 +319,7 @@ def parse_settings(argv: list[str] | None = None, env: dict[str, str] | None = N
         engine=engine,
         runtime=_choice("runtime", ns.runtime, RUNTIMES),
         export_dir=_path(ns.export_dir) or DEFAULT_EXPORT_DIR,
+        int8_calibration=_path(ns.int8_calibration),
         model=_model(engine, ns.model),
         labels=_path(ns.labels),
         device=_device(ns.device),
@@ -312,6 +332,7 @@ def parse_settings(argv: list[str] | None = None, env: dict[str, str] | None = N
         max_queue=_range("max-queue", ns.max_queue, 1, 100_000),
         decode_workers=_range("decode-workers", ns.decode_workers, 1, 64),
         cpu_threads=_range("cpu-threads", ns.cpu_threads, 0, 1024),
+        cpu_streams=_range("cpu-streams", ns.cpu_streams, 0, 64),
         request_timeout=_range("request-timeout", ns.request_timeout, 0.1, 600.0),
         key_digests=tuple(digest(k) for k in keys),
         tls=tls,
@@ -346,6 +367,11 @@ def _check_security(s: Settings) -> None:
             f"listening on {s.host} (beyond loopback) requires an API key "
             "(HSI_API_KEY, --api-key-file or --api-key)"
         )
+    if s.int8_calibration is not None:
+        if s.engine != "ultralytics" or s.runtime not in {"openvino", "auto"}:
+            raise ConfigError("--int8-calibration needs --runtime openvino or auto")
+        if not s.int8_calibration.is_dir():
+            raise ConfigError(f"--int8-calibration {s.int8_calibration} is not a folder")
     if s.tls == "provided" and not (s.tls_cert and s.tls_key):
         raise ConfigError("--tls provided needs --tls-cert and --tls-key")
     if s.tls_client_ca is not None and s.tls == "disabled":

@@ -4,6 +4,11 @@ Runs in the decode thread pool, never on the event loop. Large JPEGs are decoded
 (1/2, 1/4 or 1/8) with PIL's draft mode (the DCT does the downscaling), several times faster than a
 full decode followed by the model's own resize, never below what the model looks at; the caller
 scales boxes back to the original pixel grid.
+
+For a letterboxing model with a stride (YOLO) the decoder hands over the model's input itself: the
+image scaled so its long side is the input size and padded with grey to multiples of the stride,
+as ultralytics' LetterBox(auto=True) does (a 16:9 frame for imgsz 640 becomes 640x384), in RGB, the
+model's channel order: the engine runs it as it is, with no resize, colour swap or copy of its own.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import io
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 import warnings
 
 import numpy as np
@@ -19,6 +24,14 @@ from PIL import Image, UnidentifiedImageError
 
 if TYPE_CHECKING:
     import numpy.typing as npt
+
+_cv2: Any = None
+try:  # optional: the ultralytics extra brings it; the light library does without
+    import cv2
+
+    _cv2 = cv2
+except ImportError:  # pragma: no cover - not in the detector's environment
+    pass
 
 # PIL's bomb guard (Image.MAX_IMAGE_PIXELS) stays as a backstop; our limit, checked first from the
 # header, is the real one. The server raises PIL's guard for its own process (server.py); this
@@ -41,11 +54,49 @@ class DecodedImage:
     pixels: npt.NDArray[np.uint8]
     width: int
     height: int
+    box: tuple[int, int, int, int] | None = None
+    """Where the image lies in `pixels` (left, top, width, height) when it was letterboxed."""
 
     @property
     def scale(self) -> tuple[float, float]:
-        """Factors from the decoded array back to the original pixel grid."""
+        """Factors from the decoded image (without padding) back to the original pixel grid."""
+        if self.box is not None:
+            return self.width / self.box[2], self.height / self.box[3]
         return self.width / self.pixels.shape[1], self.height / self.pixels.shape[0]
+
+    @property
+    def offset(self) -> tuple[int, int]:
+        """The padding before the image in `pixels` (left, top)."""
+        return (0, 0) if self.box is None else (self.box[0], self.box[1])
+
+
+PAD_VALUE = 114
+"""Ultralytics' letterbox grey."""
+
+
+@dataclass(frozen=True, slots=True)
+class Letterbox:
+    """Ultralytics' LetterBox(auto=True, center=True) geometry for one image size."""
+
+    width: int
+    """The scaled image."""
+    height: int
+    left: int
+    top: int
+    canvas_width: int
+    """The model input: the scaled image plus padding, multiples of the stride."""
+    canvas_height: int
+
+
+def letterbox(width: int, height: int, size: int, stride: int) -> Letterbox:
+    """Scale the long side to `size` (up or down), pad each side to a multiple of `stride`, centred,
+    with ultralytics' rounding (LetterBox.get_params)."""
+    ratio = min(size / height, size / width)
+    new_w, new_h = max(round(width * ratio), 1), max(round(height * ratio), 1)
+    dw, dh = (size - new_w) % stride / 2, (size - new_h) % stride / 2
+    left, right = round(dw - 0.1), round(dw + 0.1)
+    top, bottom = round(dh - 0.1), round(dh + 0.1)
+    return Letterbox(new_w, new_h, left, top, new_w + left + right, new_h + top + bottom)
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -128,16 +179,44 @@ def _to_rgb(image: Image.Image) -> npt.NDArray[np.uint8]:
         wide = np.asarray(image)
         grey = (np.clip(wide, 0, 65535).astype(np.uint32) >> 8).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"), dtype=np.uint8)
+
+
+def _letterboxed(
+    image: Image.Image, size: int, stride: int
+) -> tuple[npt.NDArray[np.uint8], Letterbox]:
+    """The model input for `image`: scaled (bilinear) and padded into a grey canvas in one copy."""
+    width, height = image.size  # after draft: already close to the scaled size
+    geometry = letterbox(width, height, size, stride)
+    if image.mode == "I" or image.mode.startswith("I;16"):
+        image = Image.fromarray(_to_rgb(image))
+    elif image.mode != "RGB":
+        image = image.convert("RGB")
+    canvas = np.full((geometry.canvas_height, geometry.canvas_width, 3), PAD_VALUE, np.uint8)
+    top, left = geometry.top, geometry.left
+    inner = canvas[top : top + geometry.height, left : left + geometry.width]
+    if (width, height) == (geometry.width, geometry.height):
+        inner[...] = np.asarray(image)
+    elif _cv2 is not None:
+        # OpenCV (there with the ultralytics extra): bilinear as ultralytics' LetterBox does it,
+        # ~8x faster than PIL's antialiased bilinear.
+        scaled = (geometry.width, geometry.height)
+        inner[...] = _cv2.resize(np.asarray(image), scaled, interpolation=_cv2.INTER_LINEAR)
+    else:  # pragma: no cover - the light library without OpenCV
+        scaled = (geometry.width, geometry.height)
+        inner[...] = np.asarray(image.resize(scaled, Image.Resampling.BILINEAR))
+    return canvas, geometry
 
 
 def decode_image(
-    data: bytes, max_pixels: int, target: int, *, letterbox: bool = False
+    data: bytes, max_pixels: int, target: int, *, letterbox: bool = False, stride: int = 0
 ) -> DecodedImage:
     """Check and decode one image; raises ImageRejectedError with the status to answer.
 
-    `target` and `letterbox` describe the model's input (see `draft_size`).
+    `target` and `letterbox` describe the model's input (see `draft_size`); with a `stride` too
+    the result is the letterboxed model input itself (see the module's docstring).
     """
+    box: tuple[int, int, int, int] | None = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         image, fmt = _open(data, max_pixels)
@@ -145,10 +224,14 @@ def decode_image(
         if fmt == "JPEG" and (size := draft_size(width, height, target, letterbox)):
             image.draft("RGB", size)
         try:
-            pixels = _to_rgb(image)
+            if letterbox and stride > 0:
+                pixels, geometry = _letterboxed(image, target, stride)
+                box = (geometry.left, geometry.top, geometry.width, geometry.height)
+            else:
+                pixels = _to_rgb(image)
         except (OSError, SyntaxError, ValueError) as err:
             # Truncated or malformed data: PIL reports these as OSError, SyntaxError or ValueError.
             raise _corrupt() from err
         finally:
             image.close()
-    return DecodedImage(pixels=pixels, width=width, height=height)
+    return DecodedImage(pixels=pixels, width=width, height=height, box=box)

@@ -129,6 +129,7 @@ async def serve(
         settings.max_batch_wait_ms / 1000,
         settings.max_queue,
         on_batch=metrics.batch,
+        workers=engine.streams,
     )
     metrics.queue_depth = lambda: batcher.depth
     service = DetectionService(settings, engine, batcher, metrics)

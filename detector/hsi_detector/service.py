@@ -79,7 +79,11 @@ class DetectionService:
         start = time.perf_counter()
         engine = self.engine
         image = decode_image(
-            data, self.settings.max_pixels, engine.input_size, letterbox=engine.letterbox
+            data,
+            self.settings.max_pixels,
+            engine.input_size,
+            letterbox=engine.letterbox,
+            stride=engine.stride,
         )
         return image, (time.perf_counter() - start) * 1000
 
@@ -153,11 +157,18 @@ class DetectionService:
         results: list[ImageResult] = []
         for (image, decode_ms), outcome in zip(decoded, outcomes, strict=True):
             sx, sy = image.scale
-            found = [
-                d if (sx, sy) == (1.0, 1.0) else d.scaled(sx, sy)
+            wanted = [
+                d
                 for d in outcome.detections
                 if options.classes is None or d.label in options.classes
             ]
+            if image.box is not None:
+                size = (image.width, image.height)
+                found = [d.placed(image.offset, (sx, sy), size) for d in wanted]
+            elif (sx, sy) != (1.0, 1.0):
+                found = [d.scaled(sx, sy) for d in wanted]
+            else:
+                found = wanted
             results.append(
                 ImageResult(
                     image.width,

@@ -64,7 +64,9 @@ class ServerProcess:
         base = self.workdir or Path(os.environ.get("TMPDIR", "/tmp"))
         self._log = base / f"hsi_detector_{self.port}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("HSI_")} | self.env
-        env["PYTHONPATH"] = str(DETECTOR_DIR)
+        # The worktree's package first; a test may add folders after it (e.g. a shadowing module).
+        extra = [self.env["PYTHONPATH"]] if self.env.get("PYTHONPATH") else []
+        env["PYTHONPATH"] = os.pathsep.join([str(DETECTOR_DIR), *extra])
         env.setdefault("YOLO_OFFLINE", "1")
         argv = [
             os.path.normpath(sys.executable),

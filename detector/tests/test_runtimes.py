@@ -13,7 +13,7 @@ import pytest
 
 from hsi_detector.engines import EngineError, exports
 from hsi_detector.engines.exports import MANIFEST, ExportKey, cached_export, valid_entry
-from hsi_detector.engines.yolo import model_digest, pick_runtime
+from hsi_detector.engines.yolo import model_digest, pick_runtime, runtime_candidates
 from tests.support import BUS, ZIDANE, ServerProcess, resized
 
 JPEG = {"Content-Type": "image/jpeg"}
@@ -228,10 +228,108 @@ def test_a_manifest_for_another_folder_is_not_trusted(tmp_path: Path) -> None:
     assert valid_entry(entry) == entry / "model.onnx"
 
 
+def _without(module: str, tmp_path: Path) -> dict[str, str]:
+    """An environment in which `import module` fails in the server process, as on a machine
+    without that runtime installed: a package of that name that raises ImportError shadows it."""
+    shadow = tmp_path / "shadow" / module
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text(
+        f"raise ImportError('{module} is not installed here (test)')\n", encoding="utf-8"
+    )
+    return {"PYTHONPATH": str(shadow.parent)}
+
+
+async def test_auto_falls_back_to_onnx_when_openvino_is_missing(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    exports_dir = tmp_path / "exports"
+    server = ServerProcess(
+        _args("auto", exports_dir), env=_without("openvino", tmp_path), workdir=tmp_path
+    ).start()
+    try:
+        assert (await _health(session, server))["runtime"] == "onnx"
+        body = await _detect(session, server)
+    finally:
+        assert server.stop() == 0, server.output()
+    output = server.output()
+    assert "cannot run the model on openvino" in output
+    assert "openvino is not installed here" in output
+    assert "trying onnx instead" in output
+    assert isinstance(body["detections"], list)
+    assert [p.name for p in _entries(exports_dir)] == [
+        next(p.name for p in _entries(exports_dir) if "-onnx-" in p.name)
+    ]  # the failed openvino attempt left nothing behind
+
+
+async def test_auto_falls_back_to_torch_when_nothing_can_be_exported(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    server = _serve_once(_args("auto", blocker / "exports"), tmp_path)  # cannot be created
+    try:
+        assert (await _health(session, server))["runtime"] == "torch"
+        body = await _detect(session, server)
+    finally:
+        assert server.stop() == 0, server.output()
+    output = server.output()
+    assert "cannot run the model on openvino: export folder" in output
+    assert "trying onnx instead" in output
+    assert "cannot run the model on onnx: export folder" in output
+    assert "trying torch instead" in output
+    assert isinstance(body["detections"], list)
+
+
+def test_an_explicit_runtime_that_is_missing_is_an_error(tmp_path: Path) -> None:
+    code, output = ServerProcess(
+        _args("openvino", tmp_path / "exports"), env=_without("openvino", tmp_path),
+        workdir=tmp_path,
+    ).run_to_exit()  # fmt: skip
+    assert code == 1
+    assert "cannot run the model on openvino" in output
+    assert "trying" not in output
+
+
 def test_pick_runtime() -> None:
+    assert runtime_candidates("auto", "cpu", cuda_available=True) == (
+        ("openvino", "onnx", "torch"),
+        "cpu",
+    )
+    assert runtime_candidates("auto", "auto", cuda_available=True) == (("torch",), "cuda:0")
+    assert runtime_candidates("onnx", "cpu", cuda_available=False) == (("onnx",), "cpu")
     assert pick_runtime("auto", "auto", cuda_available=True) == ("torch", "cuda:0")
     assert pick_runtime("auto", "auto", cuda_available=False) == ("openvino", "cpu")
     assert pick_runtime("onnx", "auto", cuda_available=True) == ("onnx", "cpu")
     assert pick_runtime("torch", "cpu", cuda_available=True) == ("torch", "cpu")
     with pytest.raises(EngineError, match="runs on CPU"):
         pick_runtime("openvino", "cuda:0", cuda_available=True)
+
+
+async def test_int8_is_calibrated_on_the_given_frames_and_serves(
+    export_dir: Path, tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for width in (160, 320):
+        (frames / f"{width}.jpg").write_bytes(resized(BUS, width))
+    server = _serve_once([*_args("auto", export_dir), "--int8-calibration", str(frames)], tmp_path)
+    try:
+        assert (await _health(session, server))["runtime"] == "openvino"
+        body = await _detect(session, server)
+    finally:
+        assert server.stop() == 0, server.output()
+    assert "int8: calibrating on 2 images" in server.output()
+    assert "runs on openvino int8" in server.output()
+    assert isinstance(body["detections"], list)
+    assert any(p.name.endswith("-int8-" + p.name.rsplit("-", 1)[-1]) for p in _entries(export_dir))
+
+
+def test_int8_without_images_falls_back_to_the_next_runtime(
+    export_dir: Path, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    server = _serve_once([*_args("auto", export_dir), "--int8-calibration", str(empty)], tmp_path)
+    assert server.stop() == 0, server.output()
+    assert "no JPEG/PNG/WebP image in" in server.output()
+    assert "runs on onnx" in server.output()

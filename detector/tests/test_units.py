@@ -52,6 +52,8 @@ class ScriptedEngine:
     runtime = "scripted"
     input_size = 64
     letterbox = False
+    stride = 0
+    streams = 1
 
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay

@@ -20,9 +20,9 @@ def yolo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
     """Loopback without a key (allowed), small imgsz to keep CPU time low."""
     yield from _serve(
         [
-            "--engine", "ultralytics", "--model", "yolo11n.yaml", "--imgsz", "320",
-            "--max-batch-wait-ms", "20", "--max-batch-size", "8", "--rate-limit", "0",
-            "--confidence", "0.0",
+            "--engine", "ultralytics", "--runtime", "torch", "--model", "yolo11n.yaml",
+            "--imgsz", "320", "--max-batch-wait-ms", "20", "--max-batch-size", "8",
+            "--rate-limit", "0", "--confidence", "0.0",
         ],
         tmp_path_factory.mktemp("yolo"),
     )  # fmt: skip

@@ -57,6 +57,7 @@ args=(
     --max-queue "$(bashio::config 'max_queue')"
     --decode-workers "$(bashio::config 'decode_workers')"
     --cpu-threads "$(bashio::config 'cpu_threads')"
+    --cpu-streams "$(bashio::config 'cpu_streams')"
     --request-timeout "$(bashio::config 'request_timeout')"
     --tls "$(bashio::config 'tls')"
     --max-body-mb "$(bashio::config 'max_body_mb')"
@@ -70,6 +71,10 @@ args=(
     --auth-fail-limit "$(bashio::config 'auth_fail_limit')"
     --log-level "$(bashio::config 'log_level')"
 )
+
+if bashio::config.has_value 'int8_calibration'; then
+    args+=(--int8-calibration "$(bashio::config 'int8_calibration')")
+fi
 
 if bashio::config.has_value 'labels'; then
     args+=(--labels "$(bashio::config 'labels')")

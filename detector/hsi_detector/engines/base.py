@@ -41,6 +41,22 @@ class Detection:
             self.y_max * sy,
         )
 
+    def placed(
+        self, offset: tuple[int, int], scale: tuple[float, float], size: tuple[int, int]
+    ) -> Detection:
+        """From model-input pixels (a letterbox canvas) to the original image: remove the padding,
+        scale, clip to the image (ultralytics' scale_boxes)."""
+        (ox, oy), (sx, sy), (width, height) = offset, scale, size
+        return Detection(
+            self.label,
+            self.class_id,
+            self.confidence,
+            min(max((self.x_min - ox) * sx, 0.0), width),
+            min(max((self.y_min - oy) * sy, 0.0), height),
+            min(max((self.x_max - ox) * sx, 0.0), width),
+            min(max((self.y_max - oy) * sy, 0.0), height),
+        )
+
 
 class Engine(Protocol):
     """A loaded model. `infer` runs in the batcher's inference thread only."""
@@ -58,6 +74,12 @@ class Engine(Protocol):
     letterbox: bool
     """True: the model scales the long side to input_size, keeping the aspect ratio (YOLO);
     False: it stretches the image to input_size x input_size (SSD)."""
+    streams: int
+    """Forward passes the engine can run at once (from as many threads): the batcher runs that
+    many inference threads."""
+    stride: int
+    """With letterbox: > 0 means the engine takes the letterboxed model input itself (scaled and
+    padded to multiples of `stride` by the decoder, `imaging.letterbox`); 0: images as decoded."""
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -86,6 +108,19 @@ def auto_batch_size(requested: int | None, device: str) -> int:
 def cpu_threads(requested: int) -> int:
     """`--cpu-threads`: the number given, or for 0 every core of the machine."""
     return requested if requested > 0 else max(1, os.cpu_count() or 1)
+
+
+AUTO_CPU_STREAMS = 2
+"""Two passes at once, each single-threaded on 2 cores: measured on this project's 2-core VM with
+decoding beside the model, 2x the images/s of one pass on both cores (a pass spread over every core
+waits at each layer for the thread that decoding or the event loop preempted)."""
+
+
+def cpu_streams(requested: int, threads: int) -> int:
+    """`--cpu-streams`: the number given (at most one per thread), or for 0 two when the model has
+    two threads or more."""
+    wanted = requested if requested > 0 else AUTO_CPU_STREAMS
+    return max(1, min(wanted, threads))
 
 
 def build_engine(settings: Settings) -> Engine:

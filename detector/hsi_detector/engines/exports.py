@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 import shutil
 import tempfile
+import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,13 +36,16 @@ class ExportKey:
     imgsz: int
     batch: int
     ultralytics_version: str
+    precision: str = "fp32"
+    """fp32, or int8-<digest of the calibration images> (OpenVINO int8, `engines.int8`)."""
 
     @property
     def folder(self) -> str:
         """The entry's folder name: readable, and different whenever the export would differ."""
+        quantized = "" if self.precision == "fp32" else f"-{self.precision}"
         return (
             f"{self.model_stem}-{self.runtime}-{self.model_digest[:16]}"
-            f"-imgsz{self.imgsz}-b{self.batch}-ul{self.ultralytics_version}"
+            f"-imgsz{self.imgsz}-b{self.batch}-ul{self.ultralytics_version}{quantized}"
         )
 
 
@@ -108,7 +112,9 @@ def cached_export(root: Path, key: ExportKey, export: Callable[[Path], Any]) -> 
         _remove(entry)
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{key.folder}.", suffix=".tmp", dir=root))
-    _LOGGER.info("exporting the model to %s once (cached in %s)", key.runtime, entry)
+    _LOGGER.info("exporting the model to %s once (cached in %s); this takes a while", key.runtime,
+                 entry)  # fmt: skip
+    started = time.monotonic()
     try:
         _run_export(export, staging, key)
         manifest = {"key": key.folder, "files": _files(staging)}
@@ -126,6 +132,8 @@ def cached_export(root: Path, key: ExportKey, export: Callable[[Path], Any]) -> 
     artifact = valid_entry(entry)
     if artifact is None:  # pragma: no cover - only if the folder changes under us right now
         raise RuntimeError(f"the {key.runtime} export in {entry} cannot be read back")
+    _LOGGER.info("exported the model to %s in %.0f s, verified (SHA-256 manifest)", key.runtime,
+                 time.monotonic() - started)  # fmt: skip
     return artifact, True
 
 

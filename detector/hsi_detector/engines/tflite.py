@@ -34,6 +34,8 @@ class TfliteEngine:
     engine_type = "tflite"
     runtime = "litert"
     letterbox = False  # _prepare stretches to the input size
+    stride = 0
+    streams = 1  # one interpreter: one pass at a time
 
     def __init__(self, settings: Settings) -> None:
         from ai_edge_litert.interpreter import Interpreter  # lazy: only the tflite engine needs it

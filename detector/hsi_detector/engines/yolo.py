@@ -6,23 +6,32 @@ exporter (cached by `exports`); `torch` runs the model as loaded.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
 import os
 from pathlib import Path
+import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hsi_detector.engines.base import Detection, EngineError, auto_batch_size, cpu_threads
+from hsi_detector.engines.base import (
+    Detection,
+    EngineError,
+    auto_batch_size,
+    cpu_streams,
+    cpu_threads,
+)
 from hsi_detector.engines.exports import (
-    EXPORTED_RUNTIMES,
     ExportKey,
     cached_export,
     file_digest,
     invalidate as invalidate_export,
 )
+from hsi_detector.imaging import PAD_VALUE
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -50,17 +59,31 @@ AUTO_CPU_RUNTIME = "openvino"
 """What `--runtime auto` runs on CPU (measured fastest there; see the README); torch on CUDA."""
 
 
+AUTO_CPU_RUNTIMES = ("openvino", "onnx", "torch")
+"""What `--runtime auto` tries on CPU, fastest first (measured, see the README): the first that
+exports, loads and runs a probe serves; torch always works. On CUDA auto is torch."""
+
+
 def pick_runtime(requested: str, device_setting: str, cuda_available: bool) -> tuple[str, str]:
-    """(runtime, device): the exported runtimes run on CPU here, so `--device auto` means cpu for
-    them and an explicit CUDA device is refused (no onnxruntime-gpu / OpenVINO GPU plugin)."""
+    """(runtime, device) of the first choice: the exported runtimes run on CPU here, so `--device
+    auto` means cpu for them and an explicit CUDA device is refused (no onnxruntime-gpu / OpenVINO
+    GPU plugin)."""
+    runtimes, device = runtime_candidates(requested, device_setting, cuda_available)
+    return runtimes[0], device
+
+
+def runtime_candidates(
+    requested: str, device_setting: str, cuda_available: bool
+) -> tuple[tuple[str, ...], str]:
+    """The runtimes to try in order, and the device they run on."""
     if requested == "auto":
         device = pick_device(device_setting, cuda_available)
-        return ("torch" if device.startswith("cuda") else AUTO_CPU_RUNTIME), device
+        return (("torch",) if device.startswith("cuda") else AUTO_CPU_RUNTIMES), device
     if requested == "torch":
-        return requested, pick_device(device_setting, cuda_available)
+        return (requested,), pick_device(device_setting, cuda_available)
     if device_setting.startswith("cuda"):
         raise EngineError(f"--runtime {requested} runs on CPU; use --runtime torch for CUDA")
-    return requested, "cpu"
+    return (requested,), "cpu"
 
 
 def model_digest(model: Any, name: str) -> str:
@@ -74,32 +97,45 @@ def model_digest(model: Any, name: str) -> str:
 
 def _offline_ultralytics() -> None:
     """Ultralytics pip-installs missing export/runtime packages when it meets them: the pinned
-    requirements bring them, so a server never installs anything and never waits on the network."""
+    requirements bring them, so a server never installs anything and never waits on the network.
+
+    OpenVINO sends usage telemetry from `import openvino` (openvino-telemetry, opted in unless a
+    consent file says no) in a child process, which on Python 3.14 also starts a forkserver that
+    imports the server's `__main__` again: blocking the package makes OpenVINO use its own no-op
+    stub, so nothing leaves the machine and no process is started.
+    """
     os.environ.setdefault("YOLO_AUTOINSTALL", "false")
     os.environ.setdefault("YOLO_OFFLINE", "true")
+    sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
 
 
-def limit_threads(runtime: str, backend: Any, artifact: Path, threads: int) -> None:
-    """Ultralytics compiles OpenVINO and opens ONNX Runtime sessions with every core and no way to
-    pass a thread count, so an explicit --cpu-threads recompiles / reopens them with it."""
-    if runtime == "openvino":
-        import openvino as ov  # type: ignore[import-untyped]  # lazy: only this runtime needs it
+NMS_IOU = 0.7
+"""Ultralytics' predict default."""
+MAX_DETECTIONS = 300
 
-        xml = next(artifact.glob("*.xml"))
-        ov_model = ov.Core().read_model(model=str(xml), weights=xml.with_suffix(".bin"))
-        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
-        backend.ov_compiled_model = backend.compile_model(ov_model, config=config)
-    else:
-        import onnxruntime  # type: ignore[import-untyped]  # lazy: only this runtime needs it
 
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        providers = backend.session.get_providers()
-        backend.session = onnxruntime.InferenceSession(str(artifact), options, providers=providers)
+def stack(batch: list[npt.NDArray[np.uint8]], stride: int) -> npt.NDArray[np.uint8]:
+    """One NHWC uint8 array: a single image as a view (no copy); images of different sizes padded
+    at the right and bottom (so their boxes keep their coordinates) to the largest, and every side
+    to a multiple of the stride."""
+    height = -(-max(image.shape[0] for image in batch) // stride) * stride
+    width = -(-max(image.shape[1] for image in batch) // stride) * stride
+    if len(batch) == 1 and batch[0].shape[:2] == (height, width):
+        return batch[0][np.newaxis]
+    out = np.full((len(batch), height, width, 3), PAD_VALUE, np.uint8)
+    for index, image in enumerate(batch):
+        out[index, : image.shape[0], : image.shape[1]] = image
+    return out
 
 
 class UltralyticsEngine:
-    """A YOLO detection model; `classes` from the settings is applied inside the model's NMS."""
+    """A YOLO detection model; `classes` from the settings is applied inside the model's NMS.
+
+    Ultralytics loads the model (and exports it for OpenVINO / ONNX Runtime); the forward pass is
+    ours: the decoder already made the letterboxed RGB input (`imaging.letterbox`), so the engine
+    hands it to the runtime as it is (OpenVINO converts uint8 NHWC to float NCHW inside the
+    compiled model), then runs ultralytics' own NMS.
+    """
 
     engine_type = "ultralytics"
     letterbox = True  # ultralytics scales the long side to imgsz
@@ -108,11 +144,13 @@ class UltralyticsEngine:
         _offline_ultralytics()
         import torch  # lazy: heavy
         from ultralytics import YOLO  # type: ignore[attr-defined]  # lazy: heavy
+        from ultralytics.utils import nms
 
         self._torch: Any = torch
+        self._nms: Any = nms.non_max_suppression
         self._yolo: Any = YOLO
 
-        self.runtime, self.device = pick_runtime(
+        candidates, self.device = runtime_candidates(
             settings.runtime, settings.device, torch.cuda.is_available()
         )
         self._half = use_half(settings.half, self.device)
@@ -127,96 +165,241 @@ class UltralyticsEngine:
             raise EngineError(f"--classes names unknown to the model: {', '.join(unknown)}")
         self._class_ids = [self._names.index(c) for c in settings.classes] or None
         self._imgsz = settings.imgsz
-        # Ultralytics sets torch to cores - 1 threads when it sets up the predictor (it keeps a core
-        # for training's data loader); a server wants every core on the forward pass: measured on
-        # 2 cores, YOLO11n 640: 11 img/s with 1 thread, 20 with 2. Decoding takes little beside it.
+        network: Any = self._model.model
+        self.stride = max(int(network.stride.max()), 32)
+        self._end2end = bool(getattr(network, "end2end", False))
         self._threads = cpu_threads(settings.cpu_threads) if self.device == "cpu" else 0
+        # On a CPU, passes run side by side (one per batcher thread), sharing the threads.
+        self.streams = cpu_streams(settings.cpu_streams, self._threads) if self._threads else 1
         self.name = Path(settings.model).name
         self.input_size = settings.imgsz
-        if self.runtime in EXPORTED_RUNTIMES:
-            self._model = self._load_exported(settings)
+        self.runtime = candidates[0]
+        self.precision = "fp16" if self._half else "fp32"
+        self._forward: Any = None
+        for runtime in candidates:
+            self.precision = "fp16" if self._half else "fp32"
+            try:
+                self._forward = self._load(runtime, settings)
+            except EngineError as err:
+                if runtime == candidates[-1]:
+                    raise
+                _LOGGER.warning(
+                    "%s; trying %s instead", err, candidates[candidates.index(runtime) + 1]
+                )
+                continue
+            self.runtime = runtime
+            break
+        _LOGGER.info("model %s runs on %s %s (%s, %s thread(s), %d pass(es) at once)", self.name,
+                     self.runtime, self.precision, self.device, self._threads or "all",
+                     self.streams)  # fmt: skip
 
-    def _load_exported(self, settings: Settings) -> Any:
+    def _load(self, runtime: str, settings: Settings) -> Any:
+        if runtime == "torch":
+            return self._torch_forward()
+        return self._load_exported(runtime, settings)
+
+    def _torch_forward(self) -> Any:
+        torch = self._torch
+        # Torch's intra-op pool on a CPU: each pass gets its share of the threads (one on 2 cores,
+        # see `base.AUTO_CPU_STREAMS`). Set once: nothing here changes it later (ultralytics'
+        # predictor did, at its set-up).
+        if self.device == "cpu":
+            torch.set_num_threads(max(1, self._threads // self.streams))
+        module = self._model.model.fuse(verbose=False).to(self.device).eval()
+        if self._half:
+            module = module.half()
+        dtype = torch.float16 if self._half else torch.float32
+        # One copy of the network per inference thread: ultralytics' Detect head caches its
+        # anchors for the last input shape, so two passes of different shapes must not share it.
+        local = threading.local()
+        spare = [module]
+
+        def forward(batch: npt.NDArray[np.uint8]) -> Any:
+            own = getattr(local, "module", None)
+            if own is None:
+                own = local.module = spare.pop() if spare else copy.deepcopy(module)
+            with torch.inference_mode():
+                tensor = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2)
+                out = own(tensor.to(dtype).div_(255))
+            return out[0] if isinstance(out, (tuple, list)) else out
+
+        forward(np.full((1, 2 * self.stride, 2 * self.stride, 3), PAD_VALUE, np.uint8))
+        return forward
+
+    def _load_exported(self, runtime: str, settings: Settings) -> Any:
         """The exported model, cached or exported now; exported afresh once if it will not run."""
         import ultralytics  # lazy: heavy (already imported above)
 
+        calibration: list[Path] = []
+        precision = "fp32"
+        if runtime == "openvino" and settings.int8_calibration is not None:
+            from hsi_detector.engines import int8  # lazy: only the opt-in int8 export needs it
+
+            calibration = int8.calibration_images(settings.int8_calibration)
+            if not calibration:
+                raise EngineError(f"cannot run the model on {runtime} int8: no JPEG/PNG/WebP "
+                                  f"image in {settings.int8_calibration}")  # fmt: skip
+            precision = "int8-" + int8.calibration_digest(calibration)[:12]
         key = ExportKey(
-            runtime=self.runtime,
+            runtime=runtime,
             model_stem=Path(settings.model).stem,
             model_digest=model_digest(self._model, settings.model),
             imgsz=settings.imgsz,
             batch=auto_batch_size(settings.max_batch_size, self.device),
             ultralytics_version=ultralytics.__version__,
+            precision=precision,
         )
+        quantized = precision != "fp32"
+        self._torch.set_num_threads(1)  # torch only runs the NMS here: no pool beside the runtime
         for attempt in (1, 2):
             try:
-                artifact, _ = cached_export(settings.export_dir, key, self._exporter(key))
-                exported = self._yolo(str(artifact), task="detect")
-                self._probe(exported)
+                artifact, _ = cached_export(
+                    settings.export_dir, key, self._exporter(key, calibration)
+                )
+                forward, ran_as = open_runtime(
+                    runtime, artifact, self._threads, self.streams, int8=quantized
+                )
+                forward(np.full((1, 2 * self.stride, 2 * self.stride, 3), PAD_VALUE, np.uint8))
             # The exporter and the runtimes wrap a dozen converters and native libraries whose
             # failures share no base class; every one means "this export cannot serve".
             except Exception as err:
+                if isinstance(err, OSError) and not settings.export_dir.is_dir():
+                    where = f"export folder {settings.export_dir}"
+                    raise EngineError(
+                        f"cannot run the model on {runtime}: {where}: {err.strerror}"
+                    ) from err
                 invalidate_export(settings.export_dir, key)
-                if attempt == 2:
-                    raise EngineError(f"cannot run the model on {self.runtime}: {err}") from err
-                _LOGGER.warning("the %s export does not run (%s): exporting again", self.runtime,
+                if attempt == 2 or isinstance(err, ImportError):
+                    raise EngineError(f"cannot run the model on {runtime}: {err}") from err
+                _LOGGER.warning("the %s export does not run (%s): exporting again", runtime,
                                 type(err).__name__)  # fmt: skip
                 continue
-            if settings.cpu_threads > 0:
-                limit_threads(self.runtime, exported.predictor.model.backend, artifact,
-                              settings.cpu_threads)  # fmt: skip
-            return exported
+            self.precision = "int8" if quantized else ran_as
+            return forward
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _exporter(self, key: ExportKey) -> Any:
+    def _exporter(self, key: ExportKey, calibration: list[Path]) -> Any:
         def export(staging: Path) -> None:
             # The exporter writes next to the model's file name (a yaml-built model: the current
             # folder): point that name into the staging folder so nothing lands elsewhere.
             self._model.model.pt_path = str(staging / "model.pt")
             # fp32 (no `quantize`); dynamic shapes: any batch up to the maximum without padding to
-            # it, and ultralytics' minimal letterbox (a 16:9 frame runs at 640x384, not 640x640).
-            self._model.export(format=key.runtime, imgsz=key.imgsz, dynamic=True,
-                               batch=key.batch, device="cpu", verbose=False)  # fmt: skip
+            # it, and any letterboxed size (a 16:9 frame runs at 640x384, not 640x640). int8:
+            # the ONNX export, quantized and converted to OpenVINO by `engines.int8`.
+            fmt = "onnx" if calibration else key.runtime
+            exported = self._model.export(format=fmt, imgsz=key.imgsz, dynamic=True,
+                                          batch=key.batch, device="cpu", verbose=False)  # fmt: skip
+            if calibration:
+                from hsi_detector.engines import int8  # lazy: opt-in
+
+                out = staging / "model_int8_openvino_model"
+                int8.quantize_to_openvino(Path(exported), calibration, key.imgsz, self.stride, out)
 
         return export
-
-    def _probe(self, model: Any) -> None:
-        """One tiny forward pass: sets the predictor up and proves the export loads and runs."""
-        blank = np.zeros((64, 64, 3), dtype=np.uint8)
-        model.predict([blank], imgsz=self._imgsz, device="cpu", verbose=False)
 
     @property
     def class_names(self) -> tuple[str, ...]:
         """Class names by class id."""
         return self._names
 
+    @property
+    def threads(self) -> int:
+        """Threads of the model on a CPU, all passes together (0: not on a CPU)."""
+        return self._threads
+
+    def forward(self, batch: list[npt.NDArray[np.uint8]]) -> Any:
+        """The model alone: raw predictions for letterboxed RGB inputs (no NMS)."""
+        return self._forward(stack(batch, self.stride))
+
     def infer(
         self, batch: list[npt.NDArray[np.uint8]], min_confidence: float
     ) -> list[list[Detection]]:
-        """One forward pass over the whole batch."""
-        # Ultralytics treats numpy arrays as OpenCV BGR; ours are RGB.
-        bgr = [np.ascontiguousarray(image[..., ::-1]) for image in batch]
-        if self._threads and self._torch.get_num_threads() != self._threads:
-            self._torch.set_num_threads(self._threads)
-        results = self._model.predict(
-            bgr,
-            imgsz=self._imgsz,
-            conf=min_confidence,
-            classes=self._class_ids,
-            quantize=16 if self._half else None,
-            device=self.device,
-            verbose=False,
+        """One forward pass over the whole batch, then ultralytics' NMS."""
+        raw = self.forward(batch)
+        prediction = self._torch.from_numpy(raw) if isinstance(raw, np.ndarray) else raw
+        results = self._nms(
+            prediction,
+            min_confidence,
+            NMS_IOU,
+            self._class_ids,
+            max_det=MAX_DETECTIONS,
+            end2end=self._end2end,
         )
         out: list[list[Detection]] = []
-        for result in results:
-            boxes = result.boxes
-            xyxy = boxes.xyxy.cpu().numpy().tolist()
-            confs = boxes.conf.cpu().numpy().tolist()
-            classes = boxes.cls.cpu().numpy().astype(int).tolist()
+        for found in results[: len(batch)]:
+            rows = found[:, :6].float().cpu().tolist()
             out.append(
                 [
-                    Detection(self._names[c], c, float(p), box[0], box[1], box[2], box[3])
-                    for box, p, c in zip(xyxy, confs, classes, strict=True)
+                    Detection(self._names[int(c)], int(c), float(p), x0, y0, x1, y1)
+                    for x0, y0, x1, y1, p, c in rows
                 ]
             )
         return out
+
+
+def open_runtime(
+    runtime: str,
+    artifact: Path,
+    threads: int,
+    streams: int = 1,
+    *,
+    int8: bool = False,
+    precision_hint: str | None = None,
+) -> tuple[Any, str]:
+    """A forward function over an exported model (NHWC uint8 batch in, raw predictions out) and
+    the precision the runtime computes in (OpenVINO picks bf16 on CPUs with AMX / AVX512-BF16;
+    `precision_hint` "f32" or "bf16" overrides that, for comparisons).
+
+    `threads` in all (0: every core) shared by `streams` passes that may run at once, each called
+    from its own thread (the batcher's inference threads).
+    """
+    if runtime == "openvino":
+        import openvino as ov  # type: ignore[import-untyped]  # lazy: only this runtime needs it
+        from openvino.preprocess import PrePostProcessor  # type: ignore[import-untyped]
+
+        core = ov.Core()
+        xml = next(artifact.glob("*.xml"))
+        model = core.read_model(model=str(xml), weights=str(xml.with_suffix(".bin")))
+        # The decoder's uint8 RGB HWC canvas goes in as it is: type, layout and the /255 scale
+        # are converted inside the compiled graph (fused into its first layer).
+        ppp = PrePostProcessor(model)
+        ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+        ppp.input().model().set_layout(ov.Layout("NCHW"))
+        ppp.input().preprocess().convert_element_type(ov.Type.f32).scale(255.0)
+        config: dict[str, Any] = {"NUM_STREAMS": streams}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        if int8:
+            # The quantized layers run in int8 either way; the CPU plugin (2026.4) cannot compile
+            # a quantized graph whose other layers it would run in bf16 (its default with AMX).
+            config["INFERENCE_PRECISION_HINT"] = "f32"
+        if precision_hint:
+            config["INFERENCE_PRECISION_HINT"] = precision_hint
+        compiled = core.compile_model(ppp.build(), "CPU", config)
+        local = threading.local()  # one infer request per calling thread
+
+        def ov_forward(batch: npt.NDArray[np.uint8]) -> Any:
+            request = getattr(local, "request", None)
+            if request is None:
+                request = local.request = compiled.create_infer_request()
+            request.infer([batch], share_inputs=True)
+            return request.get_output_tensor(0).data
+
+        precision = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
+        return ov_forward, {"f32": "fp32", "f16": "fp16"}.get(precision, precision)
+    import onnxruntime  # type: ignore[import-untyped]  # lazy: only this runtime needs it
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = max(1, threads // streams) if threads else 0
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(
+        str(artifact), options, providers=["CPUExecutionProvider"]
+    )
+    name = session.get_inputs()[0].name
+
+    def onnx_forward(batch: npt.NDArray[np.uint8]) -> Any:
+        tensor = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
+        tensor *= 1 / 255
+        return session.run(None, {name: tensor})[0]
+
+    return onnx_forward, "fp32"
