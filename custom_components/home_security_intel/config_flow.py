@@ -349,7 +349,12 @@ async def async_check_local(
     )
     if files is None:
         return "model_not_found"
-    detector = LocalDetector(cast("LocalEngine", engine), files.model, files.labels)
+    detector = LocalDetector(
+        cast("LocalEngine", engine),
+        files.model,
+        files.labels,
+        export_dir=Path(hass.config.path(MODELS_DIR, "exports")),
+    )
     try:
         info = await detector.async_check()
     except DetectorError as err:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
+from pathlib import Path
 import statistics
 import time
 from typing import TYPE_CHECKING, Any, override
@@ -81,7 +82,12 @@ async def async_build_detector(hass: HomeAssistant, data: Mapping[str, Any]) -> 
         )
         if files is None:
             raise ModelUnavailable(f"model {data[CONF_MODEL]} not found")
-        return LocalDetector(data[CONF_ENGINE], files.model, files.labels)
+        return LocalDetector(
+            data[CONF_ENGINE],
+            files.model,
+            files.labels,
+            export_dir=Path(hass.config.path(MODELS_DIR, "exports")),
+        )
     return RemoteDetector(
         async_get_clientsession(hass),
         data[CONF_URL],

@@ -100,6 +100,7 @@ class LocalDetector:
         cpu_threads: int | None = None,
         device: str = "cpu",
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        export_dir: Path | None = None,
     ) -> None:
         """Nothing is loaded yet: the model loads on the worker thread at first use.
 
@@ -117,6 +118,9 @@ class LocalDetector:
         self._threads = cpu_threads or _default_threads()
         self._device = device
         self._max_pixels = max_pixels
+        # Ultralytics models are exported once (OpenVINO / ONNX where installed) next to the models,
+        # not into the home folder of whoever runs Home Assistant.
+        self._export_dir = export_dir or model_path.parent / "exports"
         self._engine: Engine | None = None
         self._closed = False
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hsi_local_detector")
@@ -165,6 +169,9 @@ class LocalDetector:
                 imgsz=self._imgsz,
                 confidence=self._min_confidence,
                 cpu_threads=self._threads,
+                # One pass at a time: Home Assistant and its cameras share the machine.
+                cpu_streams=1,
+                export_dir=self._export_dir,
                 warmup=False,
             )
             try:
