@@ -30,7 +30,8 @@ from custom_components.home_security_intel.const import (
 from tests.common import setup_entry
 from tests.support.onvif_sim import OnvifSimulator
 
-pytest_plugins = ["tests.support.onvif_sim.fixtures"]
+# The ONVIF camera simulator, and the real detector server processes (plain, keyed, TLS).
+pytest_plugins = ["tests.support.onvif_sim.fixtures", "tests.detection.servers"]
 
 
 @pytest.fixture(autouse=True)

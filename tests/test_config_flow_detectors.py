@@ -15,7 +15,7 @@ the server that never answers.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 import dataclasses
 import functools
 import io
@@ -103,32 +103,7 @@ def translated(hass: HomeAssistant) -> Generator[None]:
 # --------------------------------------------------------------------------------------- servers
 
 
-def _server(tmp: Path, args: list[str], key: str | None) -> Iterator[DetectorServer]:
-    server = DetectorServer(tmp, args, key).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DetectorServer]:
-    """The real server over HTTP on loopback, without a key."""
-    yield from _server(tmp_path_factory.mktemp("open"), [], None)
-
-
-@pytest.fixture(scope="module")
-def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DetectorServer]:
-    """The real server over HTTP on loopback, with an API key."""
-    yield from _server(tmp_path_factory.mktemp("keyed"), [], API_KEY)
-
-
-@pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DetectorServer]:
-    """The real server over HTTPS with its self-signed certificate, with an API key."""
-    tmp = tmp_path_factory.mktemp("tls")
-    yield from _server(tmp, ["--tls", "self-signed", "--tls-dir", str(tmp / "tls")], API_KEY)
-
+# The real server processes (open_server, keyed_server, tls_server): tests/detection/servers.py.
 
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

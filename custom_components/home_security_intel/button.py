@@ -9,7 +9,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .detection_coordinator import DetectionCoordinator
-from .entity import HsiControlEntity, async_remove_stale_entities
+from .entity import HsiControlEntity, async_add_detection_entity
 from .services import async_analyse
 
 PARALLEL_UPDATES = 1
@@ -21,11 +21,9 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """The analyse-now button of a camera with detection."""
-    detection: DetectionCoordinator | None = entry.runtime_data.detection
-    if detection is None:
-        async_remove_stale_entities(hass, entry, Platform.BUTTON, (), "analyse_now".__eq__)
-        return
-    async_add_entities([AnalyseNowButton(detection)])
+    async_add_detection_entity(
+        hass, entry, async_add_entities, Platform.BUTTON, "analyse_now", AnalyseNowButton
+    )
 
 
 class AnalyseNowButton(HsiControlEntity, ButtonEntity):

@@ -14,6 +14,8 @@ from homeassistant.helpers.device_registry import (
     DeviceInfo,
     format_mac,
 )
+from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import (
@@ -97,6 +99,24 @@ def async_remove_stale_entities(
             and key not in wanted
         ):
             registry.async_remove(registered.entity_id)
+
+
+@callback
+def async_add_detection_entity(
+    hass: HomeAssistant,
+    entry: HsiConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    domain: str,
+    key: str,
+    create: Callable[[DetectionCoordinator], Entity],
+) -> None:
+    """Add a platform's one detection entity of a camera, or drop it when the camera has no
+    detection (its options say no detector)."""
+    detection = entry.runtime_data.detection
+    if detection is None:
+        async_remove_stale_entities(hass, entry, domain, (), key.__eq__)
+        return
+    async_add_entities([create(detection)])
 
 
 class HsiEntity(CoordinatorEntity[CameraCoordinator]):

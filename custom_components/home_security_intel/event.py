@@ -15,7 +15,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .detection_coordinator import DetectionCoordinator
-from .entity import HsiDetectionEntity, async_remove_stale_entities
+from .entity import HsiDetectionEntity, async_add_detection_entity
 from .pipeline.state import ObjectEvent
 
 PARALLEL_UPDATES = 0
@@ -34,11 +34,9 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """One detection event entity per camera with detection."""
-    detection: DetectionCoordinator | None = entry.runtime_data.detection
-    if detection is None:
-        async_remove_stale_entities(hass, entry, Platform.EVENT, (), "detection".__eq__)
-        return
-    async_add_entities([DetectionEventEntity(detection)])
+    async_add_detection_entity(
+        hass, entry, async_add_entities, Platform.EVENT, "detection", DetectionEventEntity
+    )
 
 
 class DetectionEventEntity(HsiDetectionEntity, EventEntity):

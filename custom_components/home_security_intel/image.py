@@ -16,7 +16,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .detection_coordinator import DetectionCoordinator
-from .entity import HsiDetectionEntity, async_remove_stale_entities
+from .entity import HsiDetectionEntity, async_add_detection_entity
 
 PARALLEL_UPDATES = 0
 
@@ -27,11 +27,14 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """The detection frame image of a camera with detection."""
-    detection: DetectionCoordinator | None = entry.runtime_data.detection
-    if detection is None:
-        async_remove_stale_entities(hass, entry, Platform.IMAGE, (), "detection_image".__eq__)
-        return
-    async_add_entities([DetectionImageEntity(hass, detection)])
+    async_add_detection_entity(
+        hass,
+        entry,
+        async_add_entities,
+        Platform.IMAGE,
+        "detection_image",
+        lambda detection: DetectionImageEntity(hass, detection),
+    )
 
 
 class DetectionImageEntity(HsiDetectionEntity, ImageEntity):

@@ -11,7 +11,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .detection_coordinator import DetectionCoordinator
-from .entity import HsiControlEntity, async_remove_stale_entities
+from .entity import HsiControlEntity, async_add_detection_entity
 
 PARALLEL_UPDATES = 0
 
@@ -22,11 +22,9 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """The detection switch of a camera with detection."""
-    detection: DetectionCoordinator | None = entry.runtime_data.detection
-    if detection is None:
-        async_remove_stale_entities(hass, entry, Platform.SWITCH, (), "detection_switch".__eq__)
-        return
-    async_add_entities([DetectionSwitch(detection)])
+    async_add_detection_entity(
+        hass, entry, async_add_entities, Platform.SWITCH, "detection_switch", DetectionSwitch
+    )
 
 
 class DetectionSwitch(HsiControlEntity, SwitchEntity):
