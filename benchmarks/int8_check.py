@@ -139,7 +139,7 @@ def _head_inputs(model: Any) -> list[Any]:
 
 def features(xml: Path, inputs: list[Any], hint: str) -> list[list[Any]]:
     """The head's input feature maps for every input (NHWC uint8), OpenVINO with `hint`."""
-    import openvino as ov  # type: ignore[import-untyped]
+    import openvino as ov  # type: ignore[import-untyped, unused-ignore]
 
     core = ov.Core()
     model = core.read_model(str(xml))
