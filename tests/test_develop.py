@@ -172,6 +172,11 @@ def test_develop_onboards_the_demo_camera(develop: HomeAssistantApi) -> None:
     """From "Add integration" to a camera whose person detection drives an automation."""
     api = develop
     _onboard(api)
+    # Automations attach their triggers only once Home Assistant has finished starting.
+    deadline = time.monotonic() + START_TIMEOUT
+    while api.call("GET", "/api/config")["state"] != "RUNNING":
+        assert time.monotonic() < deadline, "Home Assistant did not finish starting"
+        time.sleep(1)
     _add_detector(api)
     # A person-detected automation, made the way the automation editor saves one; before the
     # camera, so that the person's arrival is a change it sees whichever part of the scene plays.
