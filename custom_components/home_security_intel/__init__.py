@@ -16,17 +16,15 @@ from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
 from .const import (
-    CONF_ENTRY_TYPE,
     CONF_HOST,
     CONF_PASSWORD,
     CONF_PORT,
     CONF_USERNAME,
     DETECTOR_NONE,
     DOMAIN,
-    ENTRY_TYPE_DETECTOR,
 )
 from .coordinator import CameraCoordinator
-from .data import DetectorConfigEntry, HsiConfigEntry, HsiData
+from .data import DetectorConfigEntry, HsiConfigEntry, HsiData, is_detector_entry
 from .detection.model import DetectorError
 from .detection_coordinator import DetectionCoordinator, DetectionSettings
 from .detector_hub import DetectorHub, async_build_detector
@@ -62,11 +60,6 @@ DETECTOR_PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 CONFIG_VERSION = 1
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
-
-
-def is_detector_entry(entry: ConfigEntry) -> bool:
-    """Whether an entry of this integration is a detector (else it is a camera)."""
-    return entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_DETECTOR
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:

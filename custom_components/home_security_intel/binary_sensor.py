@@ -13,7 +13,7 @@ from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import CONF_ENTRY_TYPE, ENTRY_TYPE_DETECTOR
+from .data import is_detector_entry
 from .detection.model import GROUPS
 from .detection_coordinator import DetectionCoordinator, occupancy_key
 from .detector_hub import DetectorHub
@@ -29,7 +29,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Occupancy sensors for a camera; the reachability sensor for a detector."""
-    if entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_DETECTOR:
+    if is_detector_entry(entry):
         async_add_entities([DetectorReachableSensor(entry.runtime_data)])
         return
     detection: DetectionCoordinator | None = entry.runtime_data.detection

@@ -92,6 +92,7 @@ from .const import (
     FRAME_SOURCES,
     MODELS_DIR,
 )
+from .data import is_detector_entry
 from .detection.local import LocalDetector, local_runtime_problem
 from .detection.model import GROUPS, DetectorError, DetectorInfo
 from .detection.models import (
@@ -421,10 +422,6 @@ def _kept_key(entry: ConfigEntry, url: str) -> str | None:
     return key if same else None
 
 
-def _is_detector(entry: ConfigEntry) -> bool:
-    return entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_DETECTOR
-
-
 class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
     """Onboard an ONVIF camera, and keep its address and credentials up to date."""
 
@@ -457,7 +454,7 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
     @override
     def async_supports_options_flow(cls, config_entry: ConfigEntry) -> bool:
         """Cameras have options; a detector is changed with reconfigure."""
-        return not _is_detector(config_entry)
+        return not is_detector_entry(config_entry)
 
     # --- onboarding -------------------------------------------------------------------------------
 
@@ -479,7 +476,7 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
         configured = {
             _address_key(entry.data[CONF_HOST], entry.data[CONF_PORT])
             for entry in self._async_current_entries(include_ignore=False)
-            if not _is_detector(entry)
+            if not is_detector_entry(entry)
         }
         self._discovered = {
             key: camera
@@ -775,7 +772,7 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         """The camera refused the stored credentials, or the detector its key."""
-        if _is_detector(self._get_reauth_entry()):
+        if is_detector_entry(self._get_reauth_entry()):
             return await self.async_step_reauth_detector()
         return await self.async_step_reauth_confirm()
 
@@ -846,7 +843,7 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
         camera still has to accept the credentials before anything is saved.
         """
         entry = self._get_reconfigure_entry()
-        if _is_detector(entry):
+        if is_detector_entry(entry):
             if entry.data[CONF_DETECTOR_KIND] == DETECTOR_KIND_LOCAL:
                 return await self.async_step_reconfigure_local()
             return await self.async_step_reconfigure_detector()
@@ -1066,7 +1063,7 @@ class HsiOptionsFlow(OptionsFlowWithReload):
             (
                 SelectOptionDict(value=other.entry_id, label=other.title)
                 for other in self.hass.config_entries.async_entries(DOMAIN)
-                if _is_detector(other)
+                if is_detector_entry(other)
             ),
             key=lambda option: option["label"].casefold(),
         )

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
 
+from .const import CONF_ENTRY_TYPE, ENTRY_TYPE_DETECTOR
 from .onvif import CameraInfo, OnvifCamera
 
 if TYPE_CHECKING:
@@ -24,6 +25,11 @@ class HsiData:
     coordinator: CameraCoordinator
     detection: DetectionCoordinator | None = None
     """None when the camera's options say it has no detector."""
+
+
+def is_detector_entry(entry: ConfigEntry) -> bool:
+    """Whether an entry of this integration is a detector (else it is a camera)."""
+    return entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_DETECTOR
 
 
 type HsiConfigEntry = ConfigEntry[HsiData]

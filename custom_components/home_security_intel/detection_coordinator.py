@@ -35,7 +35,6 @@ from .const import (
     CONF_CONFIRM_THRESHOLD,
     CONF_DETECTION_ENABLED,
     CONF_DETECTOR,
-    CONF_ENTRY_TYPE,
     CONF_FPS,
     CONF_GROUPS,
     CONF_MASKS,
@@ -52,8 +51,8 @@ from .const import (
     DEFAULT_OFF_DELAY_S,
     DETECTOR_AUTO,
     DOMAIN,
-    ENTRY_TYPE_DETECTOR,
 )
+from .data import is_detector_entry
 from .detection.model import (
     GROUPS,
     DetectorBusy,
@@ -288,7 +287,7 @@ class DetectionCoordinator(DataUpdateCoordinator[DetectionData]):
         candidates = [
             entry
             for entry in self.hass.config_entries.async_entries(DOMAIN)
-            if entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_DETECTOR
+            if is_detector_entry(entry)
             and entry.state is ConfigEntryState.LOADED
             and (wanted == DETECTOR_AUTO or entry.entry_id == wanted)
         ]

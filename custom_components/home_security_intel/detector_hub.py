@@ -212,17 +212,12 @@ class DetectorHub(DataUpdateCoordinator[DetectorStatus]):
                 translation_placeholders={"detector_name": self.entry.title},
             ) from err
         except DetectorError as err:
-            self._failures += 1
-            self._last_error = err
-            if self._down_since is None:
-                self._async_went_down()
-            self._retry_at = time.monotonic() + detector_retry_delay(self._failures)
-            self.data = self._status()
+            delay = self._async_record_failure(err)
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="detector_unreachable",
                 translation_placeholders={"error": str(err)},
-                retry_after=detector_retry_delay(self._failures),
+                retry_after=delay,
             ) from err
         was_down = self._down_since is not None
         self._failures = 0
@@ -256,17 +251,26 @@ class DetectorHub(DataUpdateCoordinator[DetectorStatus]):
     @callback
     def _async_mark_down(self, err: DetectorError) -> None:
         """A camera's call failed: the detector is down until a probe finds it back."""
-        self._last_error = err
         if self._down_since is not None:
+            self._last_error = err
             return
-        self._failures = 1
-        self._async_went_down()
-        delay = detector_retry_delay(self._failures)
-        self._retry_at = time.monotonic() + delay
-        self.data = self._status()
+        delay = self._async_record_failure(err)
         # Logs one line (DataUpdateCoordinator does, on the first error only).
         self.async_set_update_error(err)
         self._async_schedule_probe(delay)
+
+    @callback
+    def _async_record_failure(self, err: DetectorError) -> float:
+        """One more failure in a row (a call's or a probe's): the outage starts with the first;
+        returns the back-off until the next probe."""
+        self._failures += 1
+        self._last_error = err
+        if self._down_since is None:
+            self._async_went_down()
+        delay = detector_retry_delay(self._failures)
+        self._retry_at = time.monotonic() + delay
+        self.data = self._status()
+        return delay
 
     @callback
     def _async_schedule_probe(self, delay: float) -> None:

@@ -21,15 +21,13 @@ from yarl import URL
 
 from .const import (
     CONF_API_KEY,
-    CONF_ENTRY_TYPE,
     CONF_FINGERPRINT,
     CONF_HOST,
     CONF_PASSWORD,
     CONF_URL,
     CONF_USERNAME,
-    ENTRY_TYPE_DETECTOR,
 )
-from .data import DetectorConfigEntry, HsiConfigEntry
+from .data import DetectorConfigEntry, HsiConfigEntry, is_detector_entry
 
 TO_REDACT = {
     CONF_HOST,
@@ -139,7 +137,7 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: ConfigEntry
 ) -> dict[str, Any]:
     """Return the entry's settings and its state: a camera's, or a detector's."""
-    if entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_DETECTOR:
+    if is_detector_entry(entry):
         return async_redact_data(_detector_diagnostics(entry), TO_REDACT)
     data = entry.runtime_data
     info = data.info

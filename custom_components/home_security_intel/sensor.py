@@ -20,7 +20,7 @@ from homeassistant.const import EntityCategory, Platform, UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import CONF_ENTRY_TYPE, ENTRY_TYPE_DETECTOR
+from .data import is_detector_entry
 from .detection.model import GROUPS
 from .detection_coordinator import DetectionCoordinator, DetectionData
 from .detector_hub import DetectorHub, DetectorStatus
@@ -145,7 +145,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Counts and figures for a camera; figures for a detector."""
-    if entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_DETECTOR:
+    if is_detector_entry(entry):
         hub: DetectorHub = entry.runtime_data
         async_add_entities(DetectorSensor(hub, description) for description in DETECTOR_SENSORS)
         return
