@@ -84,3 +84,36 @@ DETECTOR_CHECK_INTERVAL_S: Final = 60
 DETECTOR_RETRY_MIN_S: Final = 5
 DETECTOR_RETRY_MAX_S: Final = 300
 DETECTOR_ISSUE_AFTER_S: Final = 180
+
+# Motion and frame sources (ONVIF events drive the detection rate).
+CONF_MOTION_FPS: Final = "motion_fps"  # frames per second while the camera reports motion
+DEFAULT_MOTION_FPS: Final = 5.0
+# CONF_FPS is the rate without motion for cameras with events (0 = analyse only on motion), and
+# the steady rate for cameras without events.
+CONF_DETECTION_PROFILE: Final = "detection_profile"  # a media profile token, or:
+DETECTION_PROFILE_AUTO: Final = "auto"  # the smallest profile at least the model's input size
+
+# Security layer: events, alerts, AI enrichment, evidence.
+ENTRY_TYPE_HOME: Final = "home"  # the single home-wide entry (home alert sensor, calendar)
+CONF_ALERT_LEVEL: Final = "alert_level"  # an event at or above this risk level is an alert
+DEFAULT_ALERT_LEVEL: Final = "high"
+CONF_EVENT_IDLE: Final = "event_idle_time"  # seconds without objects before an event closes
+DEFAULT_EVENT_IDLE_S: Final = 30.0
+CONF_EVENT_MAX: Final = "event_max_length"  # seconds before a long event is continued by a new one
+DEFAULT_EVENT_MAX_S: Final = 90.0
+CONF_ALARM_PANEL: Final = "alarm_panel"  # optional alarm_control_panel entity id
+CONF_AI_TASK: Final = "ai_task_entity"  # optional ai_task entity id
+CONF_AI_MIN_LEVEL: Final = "ai_min_level"
+DEFAULT_AI_MIN_LEVEL: Final = "medium"
+CONF_AI_GROUPS: Final = "ai_groups"
+DEFAULT_AI_GROUPS: Final = ("person", "vehicle")
+CONF_AI_MIN_AREA: Final = "ai_min_area"  # minimum box area, fraction of the frame
+DEFAULT_AI_MIN_AREA: Final = 0.0
+CONF_AI_INTERVAL: Final = "ai_min_interval"  # seconds between two AI calls for one camera
+DEFAULT_AI_INTERVAL_S: Final = 60.0
+CONF_AI_DAILY_CAP: Final = "ai_daily_cap"  # AI calls per camera per day
+DEFAULT_AI_DAILY_CAP: Final = 50
+CONF_RETENTION_DAYS: Final = "retention_days"  # days security events and snapshots are kept
+DEFAULT_RETENTION_DAYS: Final = 14
+STORE_DIR: Final = "home_security_intel"  # under the config directory: events.db
+MEDIA_DIR: Final = "home_security_intel"  # under Home Assistant's media directory: snapshots
