@@ -30,7 +30,7 @@ def test_manifest_pins_what_core_onvif_pins() -> None:
     assert ours["domain"] == DOMAIN
     onvif = [r for r in ours["requirements"] if r.lower().startswith(("onvif", "wsdiscovery"))]
     assert sorted(onvif) == sorted(
-        r for r in core["requirements"] if r.lower().startswith(("onvif-zeep-async", "wsdiscovery"))
+        r for r in core["requirements"] if r.lower().startswith(("onvif", "wsdiscovery"))
     )
     # Every other requirement is tested at the version the manifest pins.
     tests_pins = [
