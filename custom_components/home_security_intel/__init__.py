@@ -7,6 +7,7 @@ local model); cameras pick their detector in their options and reach it through 
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
@@ -16,12 +17,16 @@ from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
 from .const import (
+    CONF_ENTRY_TYPE,
     CONF_HOST,
     CONF_PASSWORD,
     CONF_PORT,
+    CONF_RETENTION_DAYS,
     CONF_USERNAME,
+    DEFAULT_RETENTION_DAYS,
     DETECTOR_NONE,
     DOMAIN,
+    ENTRY_TYPE_HOME,
 )
 from .coordinator import CameraCoordinator
 from .data import DetectorConfigEntry, HsiConfigEntry, HsiData, is_detector_entry
@@ -43,12 +48,15 @@ from .onvif import (
     OnvifCamera,
     OnvifError,
 )
+from .store import HsiStore, async_acquire_store, async_release_store
+from .store.database import StoreError
 
 _LOGGER = logging.getLogger(__name__)
 
 CAMERA_PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
     Platform.BUTTON,
+    Platform.CALENDAR,
     Platform.CAMERA,
     Platform.EVENT,
     Platform.IMAGE,
@@ -64,9 +72,12 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the integration's services (once, for every entry)."""
+    from .media_source import SnapshotView
     from .services import async_setup_services
 
     async_setup_services(hass)
+    # Event snapshots, for authenticated users and signed notification paths only.
+    hass.http.register_view(SnapshotView())
     return True
 
 
@@ -144,6 +155,7 @@ async def _async_setup_camera(hass: HomeAssistant, entry: HsiConfigEntry) -> boo
         entry.data[CONF_USERNAME],
         entry.data[CONF_PASSWORD],
     )
+    store: HsiStore | None = None
     try:
         info = await _async_connect(camera, entry)
         coordinator = CameraCoordinator(hass, entry, camera, info)
@@ -154,10 +166,13 @@ async def _async_setup_camera(hass: HomeAssistant, entry: HsiConfigEntry) -> boo
         async_sync_unsafe_uri_issues(hass, entry, info)
         entry.runtime_data = HsiData(camera=camera, info=info, coordinator=coordinator)
         entry.runtime_data.detection = _detection_coordinator(hass, entry, info)
+        entry.runtime_data.store = store = await _async_acquire_store(hass, entry)
         await hass.config_entries.async_forward_entry_setups(entry, CAMERA_PLATFORMS)
     except BaseException:
         # Whatever went wrong (including cancellation), the client's session must not leak.
         await camera.async_close()
+        if store is not None:
+            await async_release_store(hass)
         raise
     # Keep the health check running even when every entity of the camera is disabled: the
     # coordinator only schedules refreshes while it has listeners.
@@ -171,6 +186,22 @@ async def _async_setup_camera(hass: HomeAssistant, entry: HsiConfigEntry) -> boo
                 hass, detection.async_refresh(), f"{DOMAIN}_first_frame_{entry.entry_id}"
             )
     return True
+
+
+async def _async_acquire_store(hass: HomeAssistant, entry: HsiConfigEntry) -> HsiStore:
+    """The shared event store, with this camera's retention."""
+    try:
+        store = await async_acquire_store(hass)
+    except (sqlite3.Error, StoreError, OSError) as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="store_unavailable",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    store.async_set_retention(
+        entry.entry_id, int(entry.options.get(CONF_RETENTION_DAYS, DEFAULT_RETENTION_DAYS))
+    )
+    return store
 
 
 def _detection_coordinator(
@@ -202,15 +233,25 @@ async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
         if data.detection is not None:
             await data.detection.async_shutdown()
         await data.camera.async_close()
+        if data.store is not None:
+            await async_release_store(hass)
     return unload_ok
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:
-    """Drop the entry's repair issues when it is removed."""
+    """Drop the entry's repair issues when it is removed; a camera's history and snapshots go
+    with it (nothing is left behind)."""
     if is_detector_entry(entry):
         async_delete_detector_issues(hass, entry)
-    else:
-        async_delete_unsafe_uri_issues(hass, entry)
+        return
+    async_delete_unsafe_uri_issues(hass, entry)
+    if entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_HOME:
+        return
+    store = await async_acquire_store(hass)
+    try:
+        await store.async_delete_camera(entry.entry_id)
+    finally:
+        await async_release_store(hass)
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: HsiConfigEntry) -> bool:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .coordinator import CameraCoordinator
     from .detection_coordinator import DetectionCoordinator
     from .detector_hub import DetectorHub
+    from .store import HsiStore
 
 
 @dataclass
@@ -25,6 +26,8 @@ class HsiData:
     coordinator: CameraCoordinator
     detection: DetectionCoordinator | None = None
     """None when the camera's options say it has no detector."""
+    store: HsiStore | None = None
+    """The shared event store, held while the entry is loaded."""
 
 
 def is_detector_entry(entry: ConfigEntry) -> bool:

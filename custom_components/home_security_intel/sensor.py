@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -16,7 +17,7 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import EntityCategory, Platform, UnitOfTime
+from homeassistant.const import EntityCategory, Platform, UnitOfInformation, UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -24,9 +25,19 @@ from .data import is_detector_entry
 from .detection.model import GROUPS
 from .detection_coordinator import DetectionCoordinator, DetectionData
 from .detector_hub import DetectorHub, DetectorStatus
-from .entity import HsiDetectionEntity, HsiDetectorEntity, async_remove_stale_entities
+from .entity import (
+    HsiDetectionEntity,
+    HsiDetectorEntity,
+    async_remove_stale_entities,
+    camera_device_info,
+    entity_unique_id,
+)
+from .store import HsiStore
 
 PARALLEL_UPDATES = 0
+# Only the snapshot disk usage polls (walking a folder off the loop); the others follow
+# their coordinators.
+SCAN_INTERVAL = timedelta(minutes=5)
 
 ERROR_REASONS = [
     "none",
@@ -110,6 +121,18 @@ DETECTION_FIGURES: tuple[DetectionSensorDescription, ...] = (
     ),
 )
 
+SNAPSHOT_DISK_USAGE = SensorEntityDescription(
+    key="snapshot_disk_usage",
+    translation_key="snapshot_disk_usage",
+    device_class=SensorDeviceClass.DATA_SIZE,
+    native_unit_of_measurement=UnitOfInformation.BYTES,
+    suggested_unit_of_measurement=UnitOfInformation.MEGABYTES,
+    suggested_display_precision=1,
+    state_class=SensorStateClass.MEASUREMENT,
+    entity_category=EntityCategory.DIAGNOSTIC,
+    entity_registry_enabled_default=False,
+)
+
 DETECTOR_SENSORS: tuple[DetectorSensorDescription, ...] = (
     DetectorSensorDescription(
         key="latency_p50",
@@ -149,6 +172,8 @@ async def async_setup_entry(
         hub: DetectorHub = entry.runtime_data
         async_add_entities(DetectorSensor(hub, description) for description in DETECTOR_SENSORS)
         return
+    if (store := entry.runtime_data.store) is not None:
+        async_add_entities([SnapshotDiskUsageSensor(store, entry)])
     detection: DetectionCoordinator | None = entry.runtime_data.detection
     descriptions: list[DetectionSensorDescription] = []
     if detection is not None:
@@ -199,3 +224,22 @@ class DetectorSensor(HsiDetectorEntity, SensorEntity):
     def native_value(self) -> float | int | str | None:
         """The figure from the hub's latest status."""
         return self.entity_description.value(self.coordinator.data)
+
+
+class SnapshotDiskUsageSensor(SensorEntity):
+    """Bytes a camera's event snapshots take on disk (diagnostic, polled)."""
+
+    _attr_has_entity_name = True
+    entity_description = SNAPSHOT_DISK_USAGE
+
+    def __init__(self, store: HsiStore, entry: ConfigEntry) -> None:
+        """Measure `entry`'s camera folder in `store`."""
+        self._store = store
+        self._camera_id = entry.entry_id
+        info = entry.runtime_data.info
+        self._attr_unique_id = entity_unique_id(info.identity.unique_id, SNAPSHOT_DISK_USAGE.key)
+        self._attr_device_info = camera_device_info(entry.title, info)
+
+    async def async_update(self) -> None:
+        """Walk the camera's snapshot folder (in an executor)."""
+        self._attr_native_value = await self._store.snapshots.async_usage(self._camera_id)
