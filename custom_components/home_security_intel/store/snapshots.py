@@ -177,7 +177,8 @@ class SnapshotStore:
             except FileNotFoundError:
                 continue
             removed += 1
-            self._remove_if_idle(path.parent)
+            self._remove_if_idle(path.parent)  # the day
+            self._remove_if_idle(path.parent.parent)  # the camera
         return removed
 
     def _remove_if_idle(self, folder: Path) -> None:
