@@ -7,6 +7,8 @@ resolve to ours.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.device_registry import format_mac
 import pytest
@@ -45,6 +47,24 @@ def allow_loopback_sockets(socket_enabled: None) -> None:
 
     pytest-homeassistant-custom-component still restricts connections to 127.0.0.1.
     """
+
+
+@pytest.fixture
+def hass_config_dir(tmp_path: Path) -> str:
+    """A configuration folder of each test's own: the event database is written there (the
+    default would be the plugin's shared testing_config)."""
+    config = tmp_path / "config"
+    config.mkdir(exist_ok=True)
+    return str(config)
+
+
+@pytest.fixture(autouse=True)
+def media_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
+    """Home Assistant's local media folder, of each test's own (event snapshots go there)."""
+    media = tmp_path / "media"
+    media.mkdir(exist_ok=True)
+    hass.config.media_dirs = {"local": str(media)}
+    return media
 
 
 @pytest.fixture

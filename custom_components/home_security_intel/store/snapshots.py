@@ -217,13 +217,16 @@ class SnapshotStore:
         return removed
 
     async def async_delete_camera(self, camera_id: str) -> None:
-        """Delete a camera's whole folder (its entry was removed)."""
+        """Delete a camera's whole folder and its exports (its entry was removed)."""
         if not valid_camera_id(camera_id):
             raise UnsafePathError(f"not a camera: {camera_id!r}")
-        folder = self.root / camera_id
-        await asyncio.get_running_loop().run_in_executor(
-            None, lambda: shutil.rmtree(folder, ignore_errors=True)
-        )
+        folders = (self.root / camera_id, self.root / EXPORTS_DIR / camera_id)
+
+        def remove() -> None:
+            for folder in folders:
+                shutil.rmtree(folder, ignore_errors=True)
+
+        await asyncio.get_running_loop().run_in_executor(None, remove)
 
     async def async_usage(self, camera_id: str) -> int:
         """Bytes the camera's snapshots take on disk."""
