@@ -263,8 +263,31 @@ async def test_migration_from_version_1(tmp_path: Path) -> None:
     conn.close()
 
 
+async def test_failed_migration_step_keeps_the_previous_version(tmp_path: Path) -> None:
+    """A step that fails rolls back whole: the file stays at its version, is not set aside,
+    and the error reaches the caller."""
+    path = tmp_path / DB_FILE
+    conn = sqlite3.connect(path)
+    migrate(conn, target=1)
+    # Something the second step creates, already there: the step fails half-way.
+    conn.execute("CREATE INDEX events_camera_day ON events (camera_id, day)")
+    conn.commit()
+    conn.close()
+    database = EventDatabase(path)
+    with pytest.raises(sqlite3.OperationalError, match="already exists"):
+        await database.async_open()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+    assert "severity" not in columns  # the step's first statement was rolled back too
+    conn.close()
+    assert [p.name for p in tmp_path.iterdir() if "corrupt" in p.name] == []
+
+
 async def test_newer_schema_is_refused_and_kept(tmp_path: Path) -> None:
     """A file from a newer release is not touched (no downgrade, no rename)."""
+    tmp_path = tmp_path / "db"
+    tmp_path.mkdir()
     path = tmp_path / DB_FILE
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA user_version = 99")

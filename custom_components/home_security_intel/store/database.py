@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 import json
@@ -94,6 +95,18 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """An explicit transaction (the connection runs in autocommit mode otherwise)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+
+
 def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     """Bring the schema to `target` one step at a time, each step in one transaction; returns
     the version found. Raises DatabaseTooNewError for a version this release does not know."""
@@ -101,7 +114,7 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     if found > SCHEMA_VERSION:
         raise DatabaseTooNewError(f"schema version {found} is newer than {SCHEMA_VERSION}")
     for version in range(found, target):
-        with conn:  # one transaction per step: a crash leaves the previous version intact
+        with _transaction(conn):  # one per step: a crash leaves the previous version intact
             for statement in _MIGRATIONS[version]:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version + 1}")
@@ -148,10 +161,22 @@ def is_cursor(cursor: str) -> bool:
 # --- the database ------------------------------------------------------------------------------
 
 
+class _DamagedError(sqlite3.DatabaseError):
+    """SQLite's own check found damaged pages."""
+
+
 def _check(conn: sqlite3.Connection) -> None:
     check = conn.execute("PRAGMA quick_check").fetchone()[0]
     if check != "ok":
-        raise sqlite3.DatabaseError(f"quick_check: {check}")
+        raise _DamagedError(f"quick_check: {check}")
+
+
+def _is_damage(err: sqlite3.DatabaseError) -> bool:
+    """Whether an error says the file is not a database or is damaged (not merely busy)."""
+    return isinstance(err, _DamagedError) or getattr(err, "sqlite_errorcode", None) in (
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_NOTADB,
+    )
 
 
 def _ts(moment: datetime) -> float:
@@ -180,6 +205,8 @@ class EventDatabase:
         try:
             self._conn = self._connect()
         except sqlite3.DatabaseError as err:
+            if not _is_damage(err):
+                raise  # locked, out of space, a failed step: the file itself is fine
             aside = self._set_aside()
             _LOGGER.error(  # noqa: TRY400 - the cause is the message; a traceback adds nothing
                 "Event database %s is damaged (%s): renamed to %s, starting a new one; "
@@ -224,6 +251,11 @@ class EventDatabase:
         if self._conn is None:
             raise StoreError("event database is closed")
         return self._conn
+
+    def _upsert_many(self, events: list[SecurityEvent]) -> None:
+        with _transaction(self._db):
+            for event in events:
+                self._upsert(event)
 
     def _upsert(self, event: SecurityEvent) -> None:
         self._db.execute(
@@ -312,7 +344,7 @@ class EventDatabase:
         return [row[0] for row in self._db.execute("SELECT DISTINCT camera_id FROM events")]
 
     def _delete(self, where: str, args: tuple[Any, ...]) -> list[tuple[str, str, datetime]]:
-        with self._db:
+        with _transaction(self._db):
             removed = self._db.execute(
                 f"DELETE FROM events WHERE {where} RETURNING camera_id, event_id, start_ts",  # noqa: S608 - fixed clauses
                 args,
@@ -347,6 +379,10 @@ class EventDatabase:
     async def async_upsert(self, event: SecurityEvent) -> None:
         """Insert the event, or replace the stored one with the same id."""
         await self._run(self._upsert, event)
+
+    async def async_upsert_many(self, events: Iterable[SecurityEvent]) -> None:
+        """`async_upsert` for many events in one transaction (imports, tests, benchmarks)."""
+        await self._run(self._upsert_many, list(events))
 
     async def async_get(self, event_id: str) -> SecurityEvent | None:
         """The stored event with this id."""
