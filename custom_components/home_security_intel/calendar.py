@@ -32,8 +32,9 @@ MIN_LENGTH: Final = timedelta(seconds=1)
 
 
 def calendar_event(event: SecurityEvent, now: datetime | None = None) -> CalendarEvent:
-    """The calendar's view of a security event (an open one lasts until now)."""
-    end = event.end or max(now or dt_util.utcnow(), event.start)
+    """The calendar's view of a security event (an open one lasts until the next refresh, so
+    the entity is on while it is open)."""
+    end = event.end or max(now or dt_util.utcnow(), event.start) + SCAN_INTERVAL
     what = event.title or ", ".join(f"{n} {label}" for label, n in sorted(event.labels.items()))
     description = f"Level: {event.level} (score {event.score}), {event.severity}."
     if event.summary:

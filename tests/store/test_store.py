@@ -212,3 +212,9 @@ async def test_camera_retention_option(
     assert store._retention[config_entry.entry_id] == 2
     assert await hass.config_entries.async_unload(config_entry.entry_id)
     assert async_get_store(hass) is None
+
+
+async def test_media_root_falls_back_to_config_media(hass: HomeAssistant) -> None:
+    """Without a local media folder, snapshots go to <config>/media/home_security_intel."""
+    hass.config.media_dirs = {}
+    assert media_root(hass) == Path(hass.config.path("media")) / "home_security_intel"
