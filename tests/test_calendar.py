@@ -115,10 +115,11 @@ async def test_calendar_state_follows_an_open_event(
 async def test_calendar_event_shapes() -> None:
     """An open event lasts until the next refresh; an instant event lasts a second; no title:
     the labels."""
-    event = make_event(length=None).with_changes(title="", camera_name="")
+    event = make_event(length=None).with_changes(title="", camera_name="", summary="")
     shown = calendar_event(event, event.start + timedelta(minutes=2))
     assert shown.end - shown.start == timedelta(minutes=2) + SCAN_INTERVAL
     assert shown.summary == "1 person"
+    assert shown.description == "Level: high (score 70), alert."
     instant = calendar_event(make_event(length=timedelta(0)))
     assert instant.end - instant.start == timedelta(seconds=1)
 

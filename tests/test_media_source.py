@@ -59,7 +59,9 @@ def cameras(hass: HomeAssistant, integration: None) -> list[MockConfigEntry]:
     entries = [
         MockConfigEntry(domain=DOMAIN, title="Garden"),
         MockConfigEntry(domain=DOMAIN, title="Driveway"),
-        MockConfigEntry(domain=DOMAIN, title="Detector", data={CONF_ENTRY_TYPE: ENTRY_TYPE_DETECTOR}),
+        MockConfigEntry(
+            domain=DOMAIN, title="Detector", data={CONF_ENTRY_TYPE: ENTRY_TYPE_DETECTOR}
+        ),
         MockConfigEntry(domain=DOMAIN, title="Home", data={CONF_ENTRY_TYPE: ENTRY_TYPE_HOME}),
     ]
     for entry in entries:
@@ -81,11 +83,15 @@ async def test_browse_cameras_days_events(
     """Root lists the cameras; a camera its days (newest first, with counts); a day its events;
     an event its two frames."""
     garden = cameras[0].entry_id
-    first = await store.async_record(make_event(DAY_START + timedelta(hours=1), camera_id=garden), JPEG)
+    first = await store.async_record(
+        make_event(DAY_START + timedelta(hours=1), camera_id=garden), JPEG
+    )
     second = await store.async_record(
         make_event(DAY_START + timedelta(hours=2), camera_id=garden, score=90), JPEG
     )
-    no_frame = await store.async_record(make_event(DAY_START - timedelta(hours=2), camera_id=garden))
+    no_frame = await store.async_record(
+        make_event(DAY_START - timedelta(hours=2), camera_id=garden)
+    )
 
     root = await async_browse_media(hass, PREFIX)
     assert [child.title for child in root.children] == ["Driveway", "Garden"]
@@ -117,7 +123,9 @@ async def test_browse_cameras_days_events(
     assert older.children[0].children == []
     assert older.children[0].thumbnail is None
 
-    resolved = await async_resolve_media(hass, f"{PREFIX}/{garden}/{second.event_id}/original", None)
+    resolved = await async_resolve_media(
+        hass, f"{PREFIX}/{garden}/{second.event_id}/original", None
+    )
     assert resolved.url == snapshot_url(garden, second.event_id, annotated=False)
     assert resolved.mime_type == "image/jpeg"
 
@@ -227,7 +235,11 @@ async def test_unknown_or_foreign_items(
     garden, driveway = cameras[0].entry_id, cameras[1].entry_id
     event = await store.async_record(make_event(camera_id=garden), JPEG)
     missing = uuid.uuid4().hex
-    for item in (f"{driveway}/{event.event_id}", f"{garden}/{missing}", f"{garden}/{missing}/original"):
+    for item in (
+        f"{driveway}/{event.event_id}",
+        f"{garden}/{missing}",
+        f"{garden}/{missing}/original",
+    ):
         with pytest.raises(BrowseError):
             await async_browse_media(hass, f"{PREFIX}/{item}")
     for item in (
@@ -324,9 +336,7 @@ async def test_view_serves_frames_to_authenticated_users_only(
     )
 
 
-async def test_view_without_store(
-    hass: HomeAssistant, hass_client: ClientSessionGenerator
-) -> None:
+async def test_view_without_store(hass: HomeAssistant, hass_client: ClientSessionGenerator) -> None:
     """With no store open, the view finds nothing."""
     assert await async_setup_component(hass, DOMAIN, {})
     client = await hass_client()

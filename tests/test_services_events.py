@@ -100,7 +100,9 @@ async def test_get_events_filters_and_pages(
         if (cursor := answer["next_cursor"]) is None:
             break
     assert [len(page) for page in pages] == [6, 4]
-    assert sum(pages, []) == [e.event_id for e in events if e.score >= 60]
+    assert [event_id for page in pages for event_id in page] == [
+        e.event_id for e in events if e.score >= 60
+    ]
     alerts = await _call(hass, "get_events", severity="alert", limit=500)
     assert len(alerts["events"]) == 10
     recent = await _call(

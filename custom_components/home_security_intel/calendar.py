@@ -55,8 +55,7 @@ async def async_setup_entry(
 ) -> None:
     """A camera's security event calendar."""
     data = entry.runtime_data
-    if data.store is None:
-        return
+    assert data.store is not None  # a loaded camera always holds the store
     device_uid = data.info.identity.unique_id
     async_add_entities(
         [

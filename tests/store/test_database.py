@@ -140,7 +140,7 @@ async def test_filters(db: EventDatabase) -> None:
     with pytest.raises(ValueError, match="limit"):
         await db.async_query(limit=0)
     with pytest.raises(ValueError, match="naive"):
-        await db.async_query(start=datetime(2026, 1, 1))  # noqa: DTZ001 - the point of the test
+        await db.async_query(start=datetime(2026, 1, 1))
 
 
 async def test_days_in_the_configured_time_zone(tmp_path: Path) -> None:
@@ -185,7 +185,7 @@ def test_cursor_round_trip() -> None:
     """A cursor stands for its (start, id)."""
     assert decode_cursor(_encode_cursor(12.5, "a" * 32)) == (12.5, "a" * 32)
     with pytest.raises(InvalidCursorError):
-        decode_cursor(_encode_cursor(True, "a" * 32))  # noqa: FBT003
+        decode_cursor(_encode_cursor(True, "a" * 32))
 
 
 async def test_purge_returns_what_it_removed(db: EventDatabase) -> None:
@@ -347,3 +347,14 @@ async def test_damaged_pages_are_set_aside(tmp_path: Path) -> None:
     assert (await database.async_query()).events == ()
     await database.async_close()
     assert any(p.name.startswith(f"{DB_FILE}.corrupt-") for p in tmp_path.iterdir())
+
+
+def test_set_aside_moves_the_sidecars(tmp_path: Path) -> None:
+    """A damaged database's WAL and shared-memory files go aside with it (they belong to it)."""
+    database = EventDatabase(tmp_path / DB_FILE)
+    for name in (DB_FILE, f"{DB_FILE}-wal", f"{DB_FILE}-shm"):
+        (tmp_path / name).write_bytes(name.encode())
+    aside = database._set_aside()
+    assert not (tmp_path / DB_FILE).exists()
+    assert (tmp_path / f"{aside.name}-wal").read_bytes() == f"{DB_FILE}-wal".encode()
+    assert (tmp_path / f"{aside.name}-shm").read_bytes() == f"{DB_FILE}-shm".encode()

@@ -75,10 +75,7 @@ async def test_concurrent_events(store: SnapshotStore) -> None:
     """Frames of many events written at once all arrive whole."""
     events = [f"{i:032x}" for i in range(40)]
     await asyncio.gather(
-        *(
-            store.async_save(CAMERA, event, T0, event.encode() * 1000, None)
-            for event in events
-        )
+        *(store.async_save(CAMERA, event, T0, event.encode() * 1000, None) for event in events)
     )
     for event in events:
         assert store.path(CAMERA, event, T0, annotated=True).read_bytes() == event.encode() * 1000
@@ -89,7 +86,7 @@ async def test_failed_write_leaves_no_temporary_file(store: SnapshotStore) -> No
     """A rename that fails (a folder in the way) raises and removes its temporary file."""
     path = store.path(CAMERA, EVENT, T0, annotated=False)
     path.mkdir(parents=True)
-    with pytest.raises(OSError):
+    with pytest.raises(IsADirectoryError):
         await store.async_write(path, JPEG)
     assert [p.name for p in path.parent.iterdir()] == [path.name]
     assert not store.is_writing(path)
@@ -151,6 +148,8 @@ async def test_cleanup_by_day(store: SnapshotStore) -> None:
         await store.async_save(OTHER, EVENT, day, JPEG, JPEG)
     (store.root / EXPORTS_DIR / CAMERA).mkdir(parents=True)
     (store.root / EXPORTS_DIR / CAMERA / "events_1.zip").write_bytes(b"zip")
+    old_day = store.path(CAMERA, EVENT, T0 - timedelta(days=20), annotated=True).parent
+    (old_day / "unexpected folder").mkdir()
     (store.root / CAMERA / "notes").mkdir()
     (store.root / CAMERA / "notes" / "keep.txt").write_text("mine")
     (store.root / "not a camera").mkdir()
@@ -158,6 +157,7 @@ async def test_cleanup_by_day(store: SnapshotStore) -> None:
     cutoff = (T0 - timedelta(days=14)).date()
     assert await store.async_cleanup(cutoff, CAMERA) == 2
     assert await store.async_cleanup(cutoff) == 2
+    assert (old_day / "unexpected folder").is_dir()  # files only: a folder is not ours to drop
     days = {p.parent.name for p in store.root.rglob("*.jpg")}
     assert days == {"2026-11-28", "2026-11-30"}
     assert (store.root / EXPORTS_DIR / CAMERA / "events_1.zip").exists()
@@ -253,7 +253,9 @@ async def test_safe_existing_refuses_links_and_outsiders(
     assert (outside / f"{EVENT}.jpg").exists()
 
 
-async def test_usage_skips_files_that_vanish(store: SnapshotStore, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_usage_skips_files_that_vanish(
+    store: SnapshotStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A file removed while the size is summed counts nothing (no error)."""
     await store.async_save(CAMERA, EVENT, T0, JPEG, JPEG)
     real_walk = os.walk

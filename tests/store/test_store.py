@@ -180,9 +180,7 @@ async def test_removing_a_camera_entry_leaves_nothing(
     store = async_get_store(hass)
     assert store is not None
     assert entry.runtime_data.store is store
-    mine = [
-        await store.async_record(make_event(camera_id=entry.entry_id), JPEG) for _ in range(3)
-    ]
+    mine = [await store.async_record(make_event(camera_id=entry.entry_id), JPEG) for _ in range(3)]
     other = await store.async_record(make_event(camera_id=OTHER), JPEG)
     exports = media_root(hass) / "exports" / entry.entry_id
     exports.mkdir(parents=True)
@@ -200,9 +198,7 @@ async def test_removing_a_camera_entry_leaves_nothing(
     await async_release_store(hass)
 
 
-async def test_camera_retention_option(
-    hass: HomeAssistant, config_entry: MockConfigEntry
-) -> None:
+async def test_camera_retention_option(hass: HomeAssistant, config_entry: MockConfigEntry) -> None:
     """A camera's retention option reaches the store; unloading releases it."""
     from tests.common import setup_entry
 
@@ -218,3 +214,46 @@ async def test_media_root_falls_back_to_config_media(hass: HomeAssistant) -> Non
     """Without a local media folder, snapshots go to <config>/media/home_security_intel."""
     hass.config.media_dirs = {}
     assert media_root(hass) == Path(hass.config.path("media")) / "home_security_intel"
+
+
+async def test_camera_setup_retries_when_the_store_cannot_open(
+    hass: HomeAssistant, config_entry: MockConfigEntry
+) -> None:
+    """A store folder that cannot be made: the camera retries later (translated reason)."""
+    from homeassistant.config_entries import ConfigEntryState
+
+    Path(hass.config.path(DOMAIN)).write_bytes(b"a file where the folder goes")
+    config_entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(config_entry.entry_id)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    assert config_entry.reason is not None
+    assert "event store cannot be opened" in config_entry.reason
+    assert async_get_store(hass) is None
+
+
+async def test_failed_setup_releases_the_store(
+    hass: HomeAssistant, config_entry: MockConfigEntry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A setup that fails after the store was taken gives it back. (The failure is injected:
+    forwarding platforms does not fail by itself here.)"""
+
+    async def fail(*_: object) -> None:
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(hass.config_entries, "async_forward_entry_setups", fail)
+    config_entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(config_entry.entry_id)
+    assert async_get_store(hass) is None
+
+
+async def test_removing_the_home_entry_keeps_the_history(hass: HomeAssistant) -> None:
+    """The home entry has no events of its own: removing it touches no camera's."""
+    from custom_components.home_security_intel.const import CONF_ENTRY_TYPE, ENTRY_TYPE_HOME
+
+    store = await async_acquire_store(hass)
+    event = await store.async_record(make_event())
+    home = MockConfigEntry(domain=DOMAIN, data={CONF_ENTRY_TYPE: ENTRY_TYPE_HOME})
+    home.add_to_hass(hass)
+    await hass.config_entries.async_remove(home.entry_id)
+    assert await store.events.async_get(event.event_id) == event
+    await async_release_store(hass)

@@ -48,8 +48,8 @@ type EventListener = Callable[[SecurityEvent], None]
 @dataclass
 class _Holder:
     store: HsiStore
+    unsub_purge: CALLBACK_TYPE
     holders: int = 0
-    unsub_purge: CALLBACK_TYPE | None = None
 
 
 @dataclass
@@ -180,7 +180,6 @@ async def async_acquire_store(hass: HomeAssistant) -> HsiStore:
             )
             await database.async_open()
             store = HsiStore(hass, database, SnapshotStore(media_root(hass)))
-            holder = _Holder(store)
 
             async def _async_purge(now: datetime) -> None:
                 try:
@@ -188,8 +187,11 @@ async def async_acquire_store(hass: HomeAssistant) -> HsiStore:
                 except (sqlite3.Error, StoreError, OSError) as err:
                     _LOGGER.error("Retention purge failed: %s", err)  # noqa: TRY400
 
-            holder.unsub_purge = async_track_time_interval(
-                hass, _async_purge, PURGE_INTERVAL, name=f"{DOMAIN} retention purge"
+            holder = _Holder(
+                store,
+                async_track_time_interval(
+                    hass, _async_purge, PURGE_INTERVAL, name=f"{DOMAIN} retention purge"
+                ),
             )
             shared.holder = holder
         shared.holder.holders += 1
@@ -207,8 +209,7 @@ async def async_release_store(hass: HomeAssistant) -> None:
         if holder.holders > 0:
             return
         shared.holder = None
-        if holder.unsub_purge is not None:
-            holder.unsub_purge()
+        holder.unsub_purge()
         await holder.store.events.async_close()
 
 

@@ -248,8 +248,8 @@ class EventDatabase:
 
     @property
     def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise StoreError("event database is closed")
+        # Worker functions run only between async_open and async_close (see _run).
+        assert self._conn is not None
         return self._conn
 
     def _upsert_many(self, events: list[SecurityEvent]) -> None:

@@ -101,16 +101,15 @@ class SnapshotStore:
 
         Blocking (stat and realpath): call it in an executor.
         """
-        try:
-            if path.is_symlink():
-                _LOGGER.warning("Refused snapshot %s: it is a symbolic link", path)
-                return None
-            if not path.is_file():
-                return None
-            resolved = path.resolve(strict=True)
-            root = self.root.resolve(strict=True)
-        except OSError:
+        # is_symlink and is_file answer False rather than raise; resolve (not strict) does not
+        # raise either.
+        if path.is_symlink():
+            _LOGGER.warning("Refused snapshot %s: it is a symbolic link", path)
             return None
+        if not path.is_file():
+            return None
+        resolved = path.resolve()
+        root = self.root.resolve()
         if (
             not path.is_relative_to(self.root)
             or not resolved.is_relative_to(root)
