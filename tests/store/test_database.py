@@ -65,6 +65,9 @@ async def test_sql_runs_on_one_worker_thread_without_offset(db: EventDatabase) -
         await db.async_upsert(make_event(T0 + timedelta(minutes=i)))
     page = await db.async_query(camera_id=CAMERA, limit=2)
     page = await db.async_query(camera_id=CAMERA, limit=2, cursor=page.next_cursor)
+    day = await db.async_query(camera_id=CAMERA, day=T0.date(), limit=2)
+    await db.async_query(camera_id=CAMERA, day=T0.date(), limit=2, cursor=day.next_cursor)
+    await db.async_query(end=T0 + timedelta(hours=1), limit=2, cursor=day.next_cursor)
     await db.async_days(CAMERA)
     await db.async_purge(T0)
     threads = {thread for thread, _ in seen}
@@ -72,19 +75,23 @@ async def test_sql_runs_on_one_worker_thread_without_offset(db: EventDatabase) -
     assert threading.get_ident() not in threads
     assert not [sql for _, sql in seen if "OFFSET" in sql.upper()]
 
-    def plan() -> str:
+    paged = [sql for _, sql in seen if "event_id) <" in sql]
+    assert len(paged) == 3
+
+    def plan(sql: str) -> str:
         assert db._conn is not None
-        rows = db._conn.execute(
-            "EXPLAIN QUERY PLAN SELECT start_ts, event_id, payload FROM events "
-            "WHERE camera_id = ? AND (start_ts < ? OR (start_ts = ? AND event_id < ?)) "
-            "ORDER BY start_ts DESC, event_id DESC LIMIT 51",
-            (CAMERA, 1.0, 1.0, "a"),
-        ).fetchall()
+        rows = db._conn.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
         return " ".join(str(row[-1]) for row in rows)
 
-    details = await db._run(plan)
-    assert "events_camera_start" in details
-    assert "TEMP B-TREE" not in details  # no sort: the index gives the order
+    # The cursor seeks the index (a range on it), it does not scan from the newest row or from
+    # the end of the day or range; no sort: the index gives the order.
+    camera, day_page, ranged = [await db._run(plan, sql) for sql in paged]
+    assert "events_camera_start (camera_id=? AND (start_ts,event_id)<(?,?))" in camera
+    assert "events_camera_start (camera_id=? AND start_ts>? AND (start_ts,event_id)<(?,?))" in (
+        day_page
+    )
+    assert "events_start ((start_ts,event_id)<(?,?))" in ranged
+    assert "TEMP B-TREE" not in camera + day_page + ranged
 
 
 async def test_paging_newest_first_every_event_once(db: EventDatabase) -> None:

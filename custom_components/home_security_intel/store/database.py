@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 import json
 import logging
 from pathlib import Path
@@ -297,14 +297,21 @@ class EventDatabase:
     ) -> EventPage:
         where: list[str] = []
         args: list[Any] = []
+        # With a cursor, the cursor is the upper bound the index seeks to; other upper bounds
+        # are written "+start_ts" so that SQLite only filters with them (the planner would pick
+        # one of them and scan down to the cursor).
+        below = "+start_ts <" if cursor is not None else "start_ts <"
         if camera_id is not None:
             where.append("camera_id = ?")
             args.append(camera_id)
         if day is not None:
-            where.append("day = ?")
-            args.append(day.isoformat())
+            # The day's bounds keep the scan on the (camera, start) index's range.
+            first = datetime.combine(day, time.min, self.tz)
+            after = datetime.combine(day + timedelta(days=1), time.min, self.tz)
+            where.append(f"start_ts >= ? AND {below} ? AND day = ?")
+            args.extend((_ts(first), _ts(after), day.isoformat()))
         if end is not None:
-            where.append("start_ts < ?")
+            where.append(f"{below} ?")
             args.append(_ts(end))
         if start is not None:
             # Overlapping the range: still open, or ended after its start. The lower bound on
@@ -319,8 +326,9 @@ class EventDatabase:
             args.append(severity)
         if cursor is not None:
             after_ts, after_id = decode_cursor(cursor)
-            where.append("(start_ts < ? OR (start_ts = ? AND event_id < ?))")
-            args.extend((after_ts, after_ts, after_id))
+            # A row value: SQLite seeks the index to it (an OR of the parts would scan).
+            where.append("(start_ts, event_id) < (?, ?)")
+            args.extend((after_ts, after_id))
         sql = "SELECT start_ts, event_id, payload FROM events"
         if where:
             sql += " WHERE " + " AND ".join(where)
