@@ -50,19 +50,17 @@ def allow_loopback_sockets(socket_enabled: None) -> None:
 
 
 @pytest.fixture
-def hass_config_dir(tmp_path: Path) -> str:
+def hass_config_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A configuration folder of each test's own: the event database is written there (the
-    default would be the plugin's shared testing_config)."""
-    config = tmp_path / "config"
-    config.mkdir(exist_ok=True)
-    return str(config)
+    default would be the plugin's shared testing_config). Not under tmp_path, which tests
+    inspect."""
+    return str(tmp_path_factory.mktemp("config"))
 
 
 @pytest.fixture(autouse=True)
-def media_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
+def media_dir(hass: HomeAssistant, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Home Assistant's local media folder, of each test's own (event snapshots go there)."""
-    media = tmp_path / "media"
-    media.mkdir(exist_ok=True)
+    media = tmp_path_factory.mktemp("media")
     hass.config.media_dirs = {"local": str(media)}
     return media
 

@@ -257,3 +257,26 @@ async def test_disk_usage_sensor(
     assert state is not None
     assert float(state.state) == pytest.approx(3 * len(JPEG) / 1e6, abs=1e-3)
     assert state.attributes["unit_of_measurement"] == "MB"
+
+
+async def test_service_descriptions(hass: HomeAssistant) -> None:
+    """services.yaml describes both actions with their fields (shared anchors included)."""
+    from homeassistant.helpers.service import async_get_all_descriptions
+
+    assert await async_setup_component(hass, DOMAIN, {})
+    descriptions = (await async_get_all_descriptions(hass))[DOMAIN]
+    assert set(descriptions["get_events"]["fields"]) == {
+        "entity_id",
+        "device_id",
+        "config_entry_id",
+        "start",
+        "end",
+        "min_level",
+        "severity",
+        "limit",
+        "cursor",
+    }
+    export = descriptions["export_events"]["fields"]
+    assert set(export) == {"entity_id", "device_id", "config_entry_id", "start", "end"}
+    assert export["entity_id"]["selector"]["entity"]["integration"] == DOMAIN
+    assert "datetime" in export["start"]["selector"]

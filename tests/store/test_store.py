@@ -257,3 +257,15 @@ async def test_removing_the_home_entry_keeps_the_history(hass: HomeAssistant) ->
     await hass.config_entries.async_remove(home.entry_id)
     assert await store.events.async_get(event.event_id) == event
     await async_release_store(hass)
+
+
+async def test_closed_when_home_assistant_stops(hass: HomeAssistant) -> None:
+    """Home Assistant stops without unloading entries: the store closes as its last write."""
+    from homeassistant.const import EVENT_HOMEASSISTANT_FINAL_WRITE
+
+    store = await async_acquire_store(hass)
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_FINAL_WRITE)
+    await hass.async_block_till_done()
+    assert async_get_store(hass) is None
+    assert store.events._executor is None
+    await async_release_store(hass)  # the entry's unload afterwards: harmless

@@ -23,7 +23,8 @@ import sqlite3
 from typing import Final
 
 from homeassistant.components.http.auth import async_sign_path
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.const import EVENT_HOMEASSISTANT_FINAL_WRITE
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
@@ -49,6 +50,7 @@ type EventListener = Callable[[SecurityEvent], None]
 class _Holder:
     store: HsiStore
     unsub_purge: CALLBACK_TYPE
+    unsub_stop: CALLBACK_TYPE | None = None
     holders: int = 0
 
 
@@ -190,8 +192,24 @@ async def async_acquire_store(hass: HomeAssistant) -> HsiStore:
             holder = _Holder(
                 store,
                 async_track_time_interval(
-                    hass, _async_purge, PURGE_INTERVAL, name=f"{DOMAIN} retention purge"
+                    hass,
+                    _async_purge,
+                    PURGE_INTERVAL,
+                    name=f"{DOMAIN} retention purge",
+                    cancel_on_shutdown=True,
                 ),
+            )
+
+            async def _async_final_write(_: Event) -> None:
+                # Home Assistant stops without unloading entries: close the file (and its
+                # thread) as its last write, whoever still holds the store.
+                holder.unsub_stop = None
+                async with shared.lock:
+                    if shared.holder is holder:
+                        await _async_close(shared, holder)
+
+            holder.unsub_stop = hass.bus.async_listen_once(
+                EVENT_HOMEASSISTANT_FINAL_WRITE, _async_final_write
             )
             shared.holder = holder
         shared.holder.holders += 1
@@ -208,9 +226,15 @@ async def async_release_store(hass: HomeAssistant) -> None:
         holder.holders -= 1
         if holder.holders > 0:
             return
-        shared.holder = None
-        holder.unsub_purge()
-        await holder.store.events.async_close()
+        await _async_close(shared, holder)
+
+
+async def _async_close(shared: _Shared, holder: _Holder) -> None:
+    shared.holder = None
+    holder.unsub_purge()
+    if holder.unsub_stop is not None:
+        holder.unsub_stop()
+    await holder.store.events.async_close()
 
 
 @callback

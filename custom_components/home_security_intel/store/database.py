@@ -380,9 +380,11 @@ class EventDatabase:
         """Close the connection and stop the worker thread."""
         if (executor := self._executor) is None:
             return
-        await asyncio.get_running_loop().run_in_executor(executor, self._close)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(executor, self._close)
         self._executor = None
-        executor.shutdown(wait=False)
+        # Wait (off the loop) until the worker thread is gone: nothing outlives the close.
+        await loop.run_in_executor(None, executor.shutdown)
 
     async def async_upsert(self, event: SecurityEvent) -> None:
         """Insert the event, or replace the stored one with the same id."""
