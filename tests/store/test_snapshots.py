@@ -266,3 +266,17 @@ async def test_usage_skips_files_that_vanish(
 
     monkeypatch.setattr(snapshots_module.os, "walk", walk)
     assert await store.async_usage(CAMERA) == 2 * len(JPEG)
+
+
+async def test_cleanup_exports(store: SnapshotStore) -> None:
+    """Old export archives go, newer ones stay; a camera without exports is fine; foreign
+    identifiers are refused."""
+    assert await store.async_cleanup_exports(CAMERA, T0) == 0
+    folder = store.root / EXPORTS_DIR / CAMERA
+    folder.mkdir(parents=True)
+    (folder / "events_1.zip").write_bytes(b"zip")
+    assert await store.async_cleanup_exports(CAMERA, T0) == 0  # written now, after T0
+    assert await store.async_cleanup_exports(CAMERA, datetime.now(UTC) + timedelta(hours=1)) == 1
+    assert not folder.exists()
+    with pytest.raises(UnsafePathError):
+        await store.async_cleanup_exports("..", T0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from http import HTTPStatus
 import logging
+import os
 from pathlib import Path
 
 from freezegun.api import FrozenDateTimeFactory
@@ -111,7 +112,19 @@ async def test_retention_per_camera(hass: HomeAssistant, media_dir: Path) -> Non
         make_event(now - timedelta(days=20), camera_id=OTHER), JPEG
     )
     new = await store.async_record(make_event(now - timedelta(hours=1)), JPEG)
+    odd = await store.async_record(make_event(now - timedelta(days=30), camera_id="not/a/camera"))
+    exports = media_root(hass) / "exports" / CAMERA
+    exports.mkdir(parents=True)
+    old_export, new_export = exports / "events_old.zip", exports / "events_new.zip"
+    for export in (old_export, new_export):
+        export.write_bytes(b"zip")
+    stale = (now - timedelta(days=4)).timestamp()
+    os.utime(old_export, (stale, stale))
     removed = await store.async_purge_expired()
+    assert not old_export.exists()
+    assert new_export.exists()
+    assert ("not/a/camera", odd.event_id) in removed
+    removed.remove(("not/a/camera", odd.event_id))
     assert sorted(removed) == sorted(
         [(CAMERA, old.event_id), (OTHER, ancient_other.event_id)]
     )  # OTHER keeps the default 14 days

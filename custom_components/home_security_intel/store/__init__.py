@@ -32,7 +32,7 @@ from homeassistant.util.hass_dict import HassKey
 from ..const import DEFAULT_RETENTION_DAYS, DOMAIN, MEDIA_DIR, STORE_DIR
 from ..intelligence.model import SecurityEvent
 from .database import DB_FILE, EventDatabase, StoreError
-from .snapshots import SnapshotStore, UnsafePathError
+from .snapshots import SnapshotStore, UnsafePathError, valid_camera_id
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -162,11 +162,15 @@ class HsiStore:
             days = self._retention.get(camera_id, DEFAULT_RETENTION_DAYS)
             before = now - timedelta(days=days)
             gone = await self.events.async_purge_events(before, camera_id=camera_id)
+            removed.extend((camera, event) for camera, event, _ in gone)
+            if not valid_camera_id(camera_id):
+                continue  # no folder can be named by it: its rows had no files
             await self.snapshots.async_delete_events(gone)
             # Day folders wholly older than the retention hold nothing a row still names
             # (files a crash left behind); one day of margin for events across midnight.
             await self.snapshots.async_cleanup((before - timedelta(days=1)).date(), camera_id)
-            removed.extend((camera, event) for camera, event, _ in gone)
+            # Exports copy the evidence: they do not outlive it.
+            await self.snapshots.async_cleanup_exports(camera_id, before)
         if removed:
             _LOGGER.debug("Retention removed %s events", len(removed))
         return removed

@@ -215,6 +215,28 @@ class SnapshotStore:
             self._remove_if_idle(camera_dir)
         return removed
 
+    async def async_cleanup_exports(self, camera_id: str, before: datetime) -> int:
+        """Delete a camera's export archives written before `before`; returns how many."""
+        if not valid_camera_id(camera_id):
+            raise UnsafePathError(f"not a camera: {camera_id!r}")
+        folder = self.root / EXPORTS_DIR / camera_id
+        cutoff = before.timestamp()
+
+        def cleanup() -> int:
+            removed = 0
+            try:
+                entries = list(os.scandir(folder))
+            except FileNotFoundError:
+                return 0
+            for entry in entries:
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                    Path(entry.path).unlink(missing_ok=True)
+                    removed += 1
+            _remove_if_empty(folder)
+            return removed
+
+        return await asyncio.get_running_loop().run_in_executor(None, cleanup)
+
     async def async_delete_camera(self, camera_id: str) -> None:
         """Delete a camera's whole folder and its exports (its entry was removed)."""
         if not valid_camera_id(camera_id):
