@@ -553,7 +553,9 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
             self._scan_task = self.hass.async_create_task(self._async_scan(), "hsi_onvif_scan")
         if not self._scan_task.done():
             # Also for input sent while the scan runs (a double click, a stale browser tab):
-            # the progress is shown again, nothing is read from the input.
+            # the progress is shown again, nothing is read from the input. Once the scan is
+            # done, Home Assistant passes such input on to the next step unvalidated, so pick
+            # and manual ignore input that is not theirs.
             return self.async_show_progress(
                 step_id="camera", progress_action="scan", progress_task=self._scan_task
             )
@@ -580,6 +582,12 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def async_step_pick(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Let the user choose a found camera, or enter an address by hand."""
+        if user_input is not None and (
+            user_input.get(CONF_CAMERA) not in {*self._discovered, MANUAL_ENTRY}
+        ):
+            # Input meant for the scan step: Home Assistant hands it on, unvalidated, to the step
+            # after the progress (see async_step_camera). It is no choice: show the list.
+            user_input = None
         if user_input is not None:
             choice = user_input[CONF_CAMERA]
             if choice == MANUAL_ENTRY:
@@ -626,6 +634,8 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         host: str | None = None
         shown_port: float = DEFAULT_PORT
+        if user_input is not None and not {CONF_HOST, CONF_PORT} <= user_input.keys():
+            user_input = None  # input meant for the scan step, as in async_step_pick
         if user_input is not None:
             shown_port = user_input[CONF_PORT]
             host = normalize_host(user_input[CONF_HOST])
@@ -681,7 +691,9 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
                 self._abort_if_unique_id_configured()
                 name = (user_input.get(CONF_NAME) or "").strip()
                 return self.async_create_entry(
-                    title=name or default_title(self._host, self._port, identity.model),
+                    title=name
+                    or self._suggested_name
+                    or default_title(self._host, self._port, identity.model),
                     data={
                         CONF_HOST: self._host,
                         CONF_PORT: self._port,
