@@ -306,9 +306,7 @@ async def test_unsupported_camera_actions_raise_a_translated_error(
     """No HTTP 500 with a traceback: a translated Home Assistant error naming the camera."""
     entity_id = _entity_id(hass, onvif_sim)
     with pytest.raises(HomeAssistantError) as caught:
-        await hass.services.async_call(
-            "camera", service, {"entity_id": entity_id}, blocking=True
-        )
+        await hass.services.async_call("camera", service, {"entity_id": entity_id}, blocking=True)
     assert caught.value.translation_domain == DOMAIN
     assert caught.value.translation_key == "camera_action_unsupported"
     assert caught.value.translation_placeholders == {"camera_name": setup_integration.title}

@@ -1495,6 +1495,134 @@ def test_labels() -> None:
     assert config_flow.camera_label(camera) == "Porch \N{EN DASH} 10.0.0.5"
     profile = VideoProfile("t", "Main", "H265", 2560, 1440, 20.0, None, None)
     assert config_flow.profile_label(profile) == "Main \N{EN DASH} 2560x1440 H265"
+    # NVR-style profiles: no encoder (no encoding), maybe not even a size. Never "0x0".
+    nvr = VideoProfile("t", "Channel 1", "", 1920, 1080, None, None, None)
+    assert config_flow.profile_label(nvr) == "Channel 1 \N{EN DASH} 1920x1080"
+    bare = VideoProfile("t", "Channel 2", "", 0, 0, None, None, None)
+    assert config_flow.profile_label(bare) == "Channel 2"
+    assert config_flow.default_title("10.0.0.5", 80, "IPC-1") == "IPC-1 (10.0.0.5)"
+    assert config_flow.default_title("fd00::5", 8080, "") == "[fd00::5]:8080"
+
+
+@pytest.mark.parametrize(
+    ("value", "port"),
+    [
+        (80, 80),
+        (80.0, 80),
+        ("8080", 8080),
+        (65535, 65535),
+        (0, None),
+        (70000, None),
+        (1.5, None),
+        (-1, None),
+        ("http", None),
+        (None, None),
+    ],
+)
+def test_parse_port(value: Any, port: int | None) -> None:
+    assert config_flow.parse_port(value) == port
+
+
+async def test_port_errors_are_plain_and_no_stale_error_stays(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator
+) -> None:
+    """A bad port is named on its field in words (not "Value 70000.0 is too large"), and each
+    answer of the address form carries the errors of that submission only."""
+    result = await start_user_flow(hass, scan)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: DEAD_HOST, CONF_PORT: onvif_sim.port}
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: onvif_sim.host, CONF_PORT: 70000}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_PORT: "invalid_port"}
+    assert suggested_default(result, CONF_PORT) == 70000
+    assert "1 to 65535" in STRINGS["config"]["error"]["invalid_port"]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: "cam lan", CONF_PORT: 2.5}
+    )
+    assert result["errors"] == {CONF_HOST: "invalid_host", CONF_PORT: "invalid_port"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: onvif_sim.host, CONF_PORT: onvif_sim.port}
+    )
+    assert result["step_id"] == "credentials"
+
+
+async def test_reconfigure_bad_port(
+    hass: HomeAssistant, setup_integration: MockConfigEntry, onvif_sim: OnvifSimulator
+) -> None:
+    result = await setup_integration.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: onvif_sim.host, CONF_PORT: 0, **creds(onvif_sim)}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_PORT: "invalid_port"}
+    assert setup_integration.data == fixture_data(onvif_sim)
+
+
+async def test_two_cameras_of_one_model_get_distinct_names(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator, moved_sim: OnvifSimulator
+) -> None:
+    """The name field: suggested from the model the camera tells without credentials and the
+    address; left empty, model and address again; typed, the user's."""
+    second = OnvifSimulator(dataclasses.replace(onvif_sim.config, mac=OTHER_MAC, serial="S-2"))
+    await second.start()
+    try:
+        second.preauth_operations.add("GetDeviceInformation")
+        result = await manual_to_credentials(hass, scan, second.host, second.port)
+        assert suggested(result, CONF_NAME) == f"SimCam 4K (127.0.0.1:{second.port})"
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {**creds(second), CONF_NAME: "  "}
+        )
+        assert result["title"] == f"SimCam 4K (127.0.0.1:{second.port})"
+
+        scan.timeouts.clear()
+        scan.answer = threading.Event()
+        result = await manual_to_credentials(hass, scan, onvif_sim.host, onvif_sim.port)
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {**creds(onvif_sim), CONF_NAME: " Porch "}
+        )
+        assert result["title"] == "Porch"
+        await hass.async_block_till_done()
+    finally:
+        await second.stop()
+
+
+@pytest.mark.parametrize(
+    ("setup", "error"),
+    [
+        ({"soap_faults": {"GetProfiles": "ter:ActionNotSupported"}}, "camera_fault"),
+        ({"clock": True}, "clock_refused"),
+    ],
+    ids=["fault", "clock"],
+)
+async def test_camera_fault_and_clock_errors_are_named(
+    hass: HomeAssistant,
+    scan: FakeScan,
+    onvif_sim: OnvifSimulator,
+    setup: dict[str, Any],
+    error: str,
+) -> None:
+    """Neither ends as "unknown" (with a traceback) nor as "wrong password"."""
+    result = await manual_to_credentials(hass, scan, onvif_sim.host, onvif_sim.port)
+    if "clock" in setup:
+        onvif_sim.preauth_operations.discard("GetSystemDateAndTime")
+        onvif_sim.clock_skew = 3600.0
+    else:
+        onvif_sim.soap_faults.update(setup["soap_faults"])
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
+
+
+async def test_manual_probe_answered_with_any_fault_is_onvif(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator
+) -> None:
+    onvif_sim.soap_faults["GetSystemDateAndTime"] = "ter:ActionNotSupported"
+    result = await manual_to_credentials(hass, scan, onvif_sim.host, onvif_sim.port)
+    assert result["errors"] == {}
 
 
 @pytest.mark.parametrize("cameras", [0, 1], ids=["to-manual", "to-pick"])
@@ -1530,3 +1658,43 @@ async def test_input_sent_while_the_scan_runs_is_ignored(
     if result["type"] is FlowResultType.FORM:
         assert result["step_id"] == ("pick" if cameras else "manual")
         assert not result["errors"]
+
+
+async def test_camera_without_mac_is_recognised_by_serial(
+    hass: HomeAssistant,
+    scan: FakeScan,
+    config_entry: MockConfigEntry,
+    onvif_sim: OnvifSimulator,
+    moved_host_sim: OnvifSimulator,
+) -> None:
+    """Without a MAC the serial number tells cameras apart, and tells a moved one."""
+    config_entry.add_to_hass(hass)  # a camera with a MAC, elsewhere: not this one
+    hass.config_entries.async_update_entry(
+        config_entry, data={**config_entry.data, CONF_HOST: DEAD_HOST}
+    )
+    onvif_sim.no_mac = moved_host_sim.no_mac = True
+    onvif_sim.config.serial = "SIM-NOMAC"
+    result = await _onboard(hass, scan, onvif_sim)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    entry = result["result"]
+    assert entry.unique_id == "SIM-NOMAC"
+
+    result = await _onboard(hass, scan, moved_host_sim)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.data[CONF_HOST] == NEW_HOST
+    await hass.async_block_till_done()
+
+
+async def test_dhcp_at_the_same_address_changes_nothing(
+    hass: HomeAssistant, setup_integration: MockConfigEntry, onvif_sim: OnvifSimulator
+) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_DHCP},
+        data=DhcpServiceInfo(ip=onvif_sim.host, hostname="simcam", macaddress="02005e100001"),
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert setup_integration.data == fixture_data(onvif_sim)
+    assert state(setup_integration) is ConfigEntryState.LOADED
