@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 import threading
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import onvif.client as onvif_client
@@ -21,6 +22,10 @@ from custom_components.home_security_intel.onvif import (
     InvalidAuth,
     OnvifCamera,
     OnvifError,
+)
+from custom_components.home_security_intel.onvif.parsing import (
+    addresses_from_interfaces,
+    video_profiles,
 )
 from custom_components.home_security_intel.onvif.uri_guard import camera_alias_uri
 from tests.onvif.test_client import camera_for
@@ -349,3 +354,52 @@ async def test_each_wsdl_is_parsed_once_off_the_loop_for_every_service_client(
     assert sorted(names) == sorted(set(names))
     assert {"devicemgmt.wsdl", "media.wsdl", "events.wsdl"} <= set(names)
     assert all(thread != loop_thread for _, thread in parses)
+
+
+# ----------------------------------------------------------------------- parsing, in detail
+
+
+def test_addresses_from_interfaces() -> None:
+    """Manual, DHCP and link-local addresses of enabled interfaces, IPv4 and IPv6, deduplicated."""
+    ns = SimpleNamespace
+    interfaces = [
+        ns(
+            Enabled=True,
+            IPv4=ns(
+                Config=ns(
+                    Manual=[ns(Address="192.168.1.64"), ns(Address="not-an-ip")],
+                    FromDHCP=ns(Address="10.0.0.5"),
+                    LinkLocal=None,
+                )
+            ),
+            IPv6=ns(Config=ns(FromRA=[ns(Address="fd00::5")], Manual=[])),
+        ),
+        ns(Enabled=False, IPv4=ns(Config=ns(Manual=[ns(Address="172.16.0.1")]))),
+        ns(Enabled=True, IPv4=None),
+        ns(Enabled=True, IPv4=ns(Config=ns(Manual=[ns(Address="192.168.1.64")]))),
+    ]
+
+    assert addresses_from_interfaces(interfaces) == ("10.0.0.5", "192.168.1.64", "fd00::5")
+    assert addresses_from_interfaces(None) == ()
+
+
+def test_video_profiles_tolerate_odd_sizes() -> None:
+    ns = SimpleNamespace
+    profiles = [
+        # An encoder without a usable resolution: the source's bounds stand in.
+        ns(
+            token="a",
+            Name="A",
+            VideoEncoderConfiguration=ns(Encoding="H264", Resolution=ns(Width="x", Height=None)),
+            VideoSourceConfiguration=ns(Bounds=ns(width=1280, height=720)),
+        ),
+        # Neither: 0 x 0, which the labels leave out.
+        ns(token="b", Name=None, VideoEncoderConfiguration=None, VideoSourceConfiguration=ns()),
+        # Audio only: no video profile.
+        ns(token="c", Name="C", VideoEncoderConfiguration=None, VideoSourceConfiguration=None),
+    ]
+
+    assert video_profiles(profiles) == [
+        ("a", "A", "H264", 1280, 720, None),
+        ("b", "b", "", 0, 0, None),
+    ]

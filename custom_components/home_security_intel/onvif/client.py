@@ -142,7 +142,7 @@ class _SkewAwareDevice(ONVIFCamera):
         except TransportError as err:
             if err.status_code in _REFUSED_STATUSES:
                 raise _clock_refused(self.host) from err
-            raise
+            _LOGGER.debug("%s: no clock (HTTP %s); WS-Security goes uncorrected", self.host, err)
         return None
 
     @override

@@ -76,12 +76,9 @@ def addresses_from_interfaces(interfaces: Any) -> tuple[str, ...]:
     for interface in interfaces or ():
         if not getattr(interface, "Enabled", False):
             continue
-        for family, prefixed in (("IPv4", "Manual"), ("IPv6", "Manual")):
+        for family in ("IPv4", "IPv6"):
             config = getattr(getattr(interface, family, None), "Config", None)
-            if config is None:
-                continue
-            kinds = (prefixed, "FromDHCP", "LinkLocal", "FromRA")
-            for kind in kinds:
+            for kind in ("Manual", "FromDHCP", "LinkLocal", "FromRA"):
                 entries = getattr(config, kind, None)
                 if entries is None:
                     continue
