@@ -1698,3 +1698,69 @@ async def test_dhcp_at_the_same_address_changes_nothing(
     assert result["reason"] == "already_configured"
     assert setup_integration.data == fixture_data(onvif_sim)
     assert state(setup_integration) is ConfigEntryState.LOADED
+
+
+def _quirk(sim: OnvifSimulator, quirk: str) -> None:
+    match quirk:
+        case "clock-401-empty":
+            sim.preauth_operations.discard("GetSystemDateAndTime")
+            sim.auth_fault_empty = True
+        case "clock-digest-far-off":
+            sim.http_digest_operations.add("GetSystemDateAndTime")
+            sim.clock_skew = 3600.0
+        case "interfaces-500":
+            sim.http_failures["GetNetworkInterfaces"] = "500"
+        case "services-empty":
+            sim.http_failures["GetServices"] = "empty"
+        case "snapshot-uri-fault":
+            sim.soap_faults["GetSnapshotUri"] = "ter:ActionNotSupported"
+        case "uris-0.0.0.0":
+            sim.hostile_snapshot_uri = f"http://0.0.0.0:{sim.port}/snapshot/profile_main.jpg"
+        case "nvr-profiles":
+            sim.nvr_profiles = True
+
+
+@pytest.mark.parametrize(
+    "quirk",
+    [
+        "clock-401-empty",
+        "clock-digest-far-off",
+        "interfaces-500",
+        "services-empty",
+        "snapshot-uri-fault",
+        "uris-0.0.0.0",
+        "nvr-profiles",
+    ],
+)
+async def test_cameras_with_firmware_quirks_onboard_and_load(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator, quirk: str
+) -> None:
+    """Each compatibility behaviour, end to end: scan, address, credentials, a loaded entry."""
+    _quirk(onvif_sim, quirk)
+    result = await manual_to_credentials(hass, scan, onvif_sim.host, onvif_sim.port)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    entry = result["result"]
+    assert state(entry) is ConfigEntryState.LOADED
+    info = entry.runtime_data.info
+    assert info.identity.serial_number == "SIM-0001"
+    if quirk == "uris-0.0.0.0":
+        assert info.profiles[0].snapshot_uri == (
+            f"http://127.0.0.1:{onvif_sim.port}/snapshot/profile_main.jpg"
+        )
+    if quirk == "nvr-profiles":
+        assert config_flow.profile_label(info.profiles[0]) == "MainStream \N{EN DASH} 1920x1080"
+
+
+async def test_found_camera_without_a_name_gets_no_suggestion(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator
+) -> None:
+    scan.cameras = [found(onvif_sim, name=onvif_sim.host)]
+    result = await start_user_flow(hass, scan)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {config_flow.CONF_CAMERA: f"127.0.0.1:{onvif_sim.port}"}
+    )
+    assert suggested(result, CONF_NAME) is None
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["title"] == f"SimCam 4K (127.0.0.1:{onvif_sim.port})"

@@ -602,7 +602,9 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
                     reason="already_configured_as", description_placeholders={"name": known.title}
                 )
             self._host, self._port, self._name = camera.host, camera.port, camera.name
-            self._suggested_name = default_title(camera.host, camera.port, camera.name)
+            # A camera without a name scope is "named" by its host: nothing to suggest then.
+            label = camera.name if camera.name != camera.host else None
+            self._suggested_name = default_title(camera.host, camera.port, label) if label else None
             return await self.async_step_credentials()
 
         options = [
