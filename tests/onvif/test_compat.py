@@ -139,6 +139,29 @@ async def test_clock_behind_http_digest_is_read_with_credentials(
     assert await _probe(OnvifCamera(onvif_sim.host, onvif_sim.port, "", "")) is None
 
 
+async def test_camera_that_protects_all_of_soap_with_http_digest(
+    onvif_sim: OnvifSimulator,
+) -> None:
+    """Every service of the camera (device, media) shares one Digest-answering session."""
+    onvif_sim.http_digest_operations.update(
+        {
+            "GetSystemDateAndTime",
+            "GetServices",
+            "GetDeviceInformation",
+            "GetNetworkInterfaces",
+            "GetProfiles",
+            "GetSnapshotUri",
+            "GetStreamUri",
+        }
+    )
+
+    info = await _connect(camera_for(onvif_sim))
+
+    assert info.identity.unique_id == "02:00:5e:10:00:01"
+    assert info.profiles[0].snapshot_uri is not None
+    assert info.profiles[0].stream_uri is not None
+
+
 async def test_clock_behind_http_digest_with_wrong_password_is_invalid_auth(
     onvif_sim: OnvifSimulator,
 ) -> None:
