@@ -3,6 +3,9 @@
 Wraps onvif-zeep-async the way Home Assistant core's onvif integration uses it (MAC-then-serial
 unique id, auth-fault detection, clock-skew-corrected WS-Security), adds a per-request timeout, maps
 every failure to one of this package's errors and passes camera-supplied URIs through the URI guard.
+Tolerates the firmware quirks of real cameras: a clock behind credentials or HTTP Digest, optional
+operations that fail (faults, HTTP errors, timeouts), media URIs naming the camera by another of
+its addresses, NVR-style profiles; WSDL files are parsed once, off the loop (wsdl_cache).
 """
 
 from __future__ import annotations
