@@ -310,4 +310,5 @@ async def test_unsupported_camera_actions_raise_a_translated_error(
     assert caught.value.translation_domain == DOMAIN
     assert caught.value.translation_key == "camera_action_unsupported"
     assert caught.value.translation_placeholders == {"camera_name": setup_integration.title}
+    assert str(caught.value).startswith(f"Camera {setup_integration.title} cannot be turned on")
     assert hass.states.get(entity_id) is not None
