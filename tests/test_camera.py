@@ -295,3 +295,20 @@ async def test_selected_profile_the_camera_lost_keeps_its_entity(
     assert registry.async_get(kept.entity_id) == kept
     assert registry.async_get(dropped.entity_id) is None
     _entity_id(hass, onvif_sim, 0)  # the first profile stands in
+
+
+@pytest.mark.parametrize(
+    "service", ["turn_on", "turn_off", "enable_motion_detection", "disable_motion_detection"]
+)
+async def test_unsupported_camera_actions_raise_a_translated_error(
+    hass: HomeAssistant, setup_integration: MockConfigEntry, onvif_sim: OnvifSimulator, service: str
+) -> None:
+    """No HTTP 500 with a traceback: a translated Home Assistant error naming the camera."""
+    entity_id = _entity_id(hass, onvif_sim)
+    with pytest.raises(HomeAssistantError) as caught:
+        await hass.services.async_call("camera", service, {"entity_id": entity_id}, blocking=True)
+    assert caught.value.translation_domain == DOMAIN
+    assert caught.value.translation_key == "camera_action_unsupported"
+    assert caught.value.translation_placeholders == {"camera_name": setup_integration.title}
+    assert str(caught.value).startswith(f"Camera {setup_integration.title} cannot be turned on")
+    assert hass.states.get(entity_id) is not None

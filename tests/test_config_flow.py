@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
 from contextlib import contextmanager
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -25,8 +26,10 @@ from homeassistant.config_entries import (
     ConfigEntryState,
     ConfigFlowResult,
 )
+from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, section
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.service_info.dhcp import DhcpServiceInfo
 import probatio
 import pytest
@@ -49,6 +52,7 @@ from custom_components.home_security_intel.const import (
     CONF_PASSWORD,
     CONF_PORT,
     CONF_PROFILES,
+    CONF_SERIAL,
     CONF_USERNAME,
     CONF_ZONES,
     DETECTOR_AUTO,
@@ -93,6 +97,8 @@ class FakeScan:
 
 # Where a camera used to be: loopback, so nothing leaves the machine, and nothing listens there.
 DEAD_HOST = "127.0.0.2"
+# Where a camera moved to (same port): loopback too; moved_host_sim listens there.
+NEW_HOST = "127.0.0.3"
 
 
 @pytest.fixture(autouse=True)
@@ -102,7 +108,7 @@ def allow_sockets(socket_enabled: None) -> None:
     DEAD_HOST is let through as well, so a vanished camera is a real refused connection rather
     than the test harness's socket guard.
     """
-    pytest_socket.socket_allow_hosts([*ALLOWED_HOSTS, DEAD_HOST], allow_unix_socket=True)
+    pytest_socket.socket_allow_hosts([*ALLOWED_HOSTS, DEAD_HOST, NEW_HOST], allow_unix_socket=True)
 
 
 STRINGS: dict[str, Any] = json.loads(
@@ -227,6 +233,15 @@ async def moved_sim(onvif_sim: OnvifSimulator) -> AsyncGenerator[OnvifSimulator]
     await simulator.stop()
 
 
+@pytest.fixture
+async def moved_host_sim(onvif_sim: OnvifSimulator) -> AsyncGenerator[OnvifSimulator]:
+    """The same camera (same identity, credentials and port) answering at another host."""
+    simulator = OnvifSimulator(onvif_sim.config)
+    await simulator.start(host=NEW_HOST, port=onvif_sim.port)
+    yield simulator
+    await simulator.stop()
+
+
 def found(
     sim: OnvifSimulator, name: str = "Front door", hardware: str = "SimCam4K"
 ) -> DiscoveredCamera:
@@ -255,13 +270,21 @@ def creds(sim: OnvifSimulator, password: str | None = None) -> dict[str, str]:
 
 
 def expected_data(sim: OnvifSimulator, port: int | None = None) -> dict[str, Any]:
-    """Entry data for the simulator."""
+    """Entry data for the simulator, as onboarding stores it."""
     return {
         CONF_HOST: sim.host,
         CONF_PORT: port if port is not None else sim.port,
         CONF_USERNAME: sim.config.username,
         CONF_PASSWORD: sim.config.password,
+        CONF_SERIAL: sim.config.serial,
     }
+
+
+def fixture_data(sim: OnvifSimulator) -> dict[str, Any]:
+    """Entry data as the shared ``config_entry`` fixture has it (an entry from before serials)."""
+    data = expected_data(sim)
+    del data[CONF_SERIAL]
+    return data
 
 
 def select_options(result: ConfigFlowResult, field: str) -> list[dict[str, str]]:
@@ -375,7 +398,8 @@ async def test_discovered_camera_onboards(
 
     result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == "Front door"
+    # The found name, with the address: two cameras of one model are told apart by default.
+    assert result["title"] == f"Front door (127.0.0.1:{onvif_sim.port})"
     assert result["data"] == expected_data(onvif_sim)
     assert result["options"] == {
         CONF_FRAME_SOURCE: FRAME_SOURCE_SNAPSHOT,
@@ -401,15 +425,17 @@ async def test_nothing_found_goes_to_manual_and_titles_with_model(
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "credentials"
-    # The address was probed without credentials before they were asked for.
-    assert onvif_sim.requests == ["GetSystemDateAndTime"]
+    # The address was probed without credentials before they were asked for (the identity, too,
+    # which this camera keeps behind its credentials).
+    assert onvif_sim.requests == ["GetSystemDateAndTime", "GetDeviceInformation"]
+    assert suggested(result, CONF_NAME) is None
     assert result["description_placeholders"] == {
         "name": "127.0.0.1",
         "host": f"127.0.0.1:{onvif_sim.port}",
     }
     result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == "SimCam 4K"
+    assert result["title"] == f"SimCam 4K (127.0.0.1:{onvif_sim.port})"
     assert result["data"] == expected_data(onvif_sim)
     assert result["result"].unique_id == SIM_MAC
 
@@ -448,7 +474,7 @@ async def test_pick_enter_manually(
     )
     result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == "SimCam 4K"
+    assert result["title"] == f"SimCam 4K (127.0.0.1:{onvif_sim.port})"
     assert result["data"] == expected_data(onvif_sim)
 
 
@@ -473,7 +499,7 @@ async def test_pick_hides_configured_cameras(
     )
     result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(other_sim))
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == "Garage"
+    assert result["title"] == f"Garage (127.0.0.1:{other_sim.port})"
     assert result["data"] == expected_data(other_sim)
     assert result["result"].unique_id == OTHER_MAC
     assert len(hass.config_entries.async_entries(DOMAIN)) == 2
@@ -488,7 +514,7 @@ async def test_only_configured_cameras_found_goes_to_manual(
     result = await start_user_flow(hass, scan)
     assert result["step_id"] == "manual"
     assert result["description_placeholders"] == {"found": "0"}  # new cameras only
-    assert config_entry.data == expected_data(onvif_sim)
+    assert config_entry.data == fixture_data(onvif_sim)
 
 
 @pytest.mark.parametrize(
@@ -591,7 +617,7 @@ async def test_camera_without_model_is_titled_by_host(
     result = await manual_to_credentials(hass, scan, onvif_sim.host, onvif_sim.port)
     result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == "127.0.0.1"
+    assert result["title"] == f"127.0.0.1:{onvif_sim.port}"
     assert result["data"] == expected_data(onvif_sim)
 
 
@@ -608,47 +634,183 @@ async def test_clock_skewed_camera_onboards(
     assert result["result"].unique_id == SIM_MAC
 
 
-async def test_same_camera_twice_aborts(
+async def test_configured_address_is_recognised_before_the_password(
     hass: HomeAssistant,
     scan: FakeScan,
     setup_integration: MockConfigEntry,
     onvif_sim: OnvifSimulator,
 ) -> None:
-    """The same camera at the same address: already configured, the entry is untouched."""
-    result = await manual_to_credentials(hass, scan, onvif_sim.host, onvif_sim.port)
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    """The same host and port as an entry: already configured, nothing is asked or sent."""
+    onvif_sim.requests.clear()
+    result = await start_user_flow(hass, scan)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: onvif_sim.host, CONF_PORT: onvif_sim.port}
+    )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
-    assert setup_integration.data == expected_data(onvif_sim)
+    assert onvif_sim.requests == []
+    assert setup_integration.data == fixture_data(onvif_sim)
     assert len(hass.config_entries.async_entries(DOMAIN)) == 1
 
 
-async def test_camera_found_at_new_address_updates_entry(
+@pytest.mark.parametrize("via", ["manual", "pick"])
+async def test_configured_identity_is_recognised_before_the_password(
     hass: HomeAssistant,
     scan: FakeScan,
     config_entry: MockConfigEntry,
     onvif_sim: OnvifSimulator,
-    moved_sim: OnvifSimulator,
+    moved_host_sim: OnvifSimulator,
+    via: str,
 ) -> None:
-    """The configured camera answers at a new address: the entry follows it and loads there."""
+    """A camera that tells its identity without credentials is recognised at another address.
+
+    The entry is not re-pointed on the strength of an unauthenticated answer: the abort says
+    which entry it is and how to change its address.
+    """
+    config_entry.add_to_hass(hass)
+    moved_host_sim.preauth_operations.update({"GetDeviceInformation", "GetNetworkInterfaces"})
+    if via == "pick":
+        scan.cameras = [found(moved_host_sim)]
+    result = await start_user_flow(hass, scan)
+    if via == "pick":
+        user_input = {config_flow.CONF_CAMERA: f"{NEW_HOST}:{moved_host_sim.port}"}
+    else:
+        user_input = {CONF_HOST: NEW_HOST, CONF_PORT: moved_host_sim.port}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], user_input)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured_as"
+    assert result["description_placeholders"] == {"name": config_entry.title}
+    assert config_entry.data == fixture_data(onvif_sim)
+
+
+async def test_camera_moved_to_a_new_host_updates_entry(
+    hass: HomeAssistant,
+    scan: FakeScan,
+    config_entry: MockConfigEntry,
+    onvif_sim: OnvifSimulator,
+    moved_host_sim: OnvifSimulator,
+) -> None:
+    """Same MAC, serial and port at a new host: the camera moved, its entry follows and loads."""
     config_entry.add_to_hass(hass)
     await onvif_sim.stop()  # the old address goes dark
     assert not await hass.config_entries.async_setup(config_entry.entry_id)
     assert state(config_entry) is ConfigEntryState.SETUP_RETRY
 
-    scan.cameras = [found(moved_sim)]
+    scan.cameras = [found(moved_host_sim)]
     result = await start_user_flow(hass, scan)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {config_flow.CONF_CAMERA: f"127.0.0.1:{moved_sim.port}"}
+        result["flow_id"], {config_flow.CONF_CAMERA: f"{NEW_HOST}:{moved_host_sim.port}"}
     )
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(moved_sim))
+    assert result["step_id"] == "credentials"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], creds(moved_host_sim)
+    )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
-    assert config_entry.data == expected_data(moved_sim)
+    assert config_entry.data == {**fixture_data(onvif_sim), CONF_HOST: NEW_HOST}
     await hass.async_block_till_done()
     assert state(config_entry) is ConfigEntryState.LOADED
-    assert config_entry.runtime_data.info.port == moved_sim.port
+    assert config_entry.runtime_data.info.host == NEW_HOST
     assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+async def _onboard(hass: HomeAssistant, scan: FakeScan, sim: OnvifSimulator) -> ConfigFlowResult:
+    scan.timeouts.clear()  # one scan per flow, answered when start_user_flow says so
+    scan.answer = threading.Event()
+    result = await manual_to_credentials(hass, scan, sim.host, sim.port)
+    return await hass.config_entries.flow.async_configure(result["flow_id"], creds(sim))
+
+
+async def test_devices_behind_one_mac_are_separate_cameras(
+    hass: HomeAssistant,
+    scan: FakeScan,
+    setup_integration: MockConfigEntry,
+    onvif_sim: OnvifSimulator,
+) -> None:
+    """An encoder's channels / an NVR's ports: one MAC, another port or serial each.
+
+    None re-points the configured entry; each becomes a camera of its own, with its own device
+    and entities.
+    """
+    channels = [
+        OnvifSimulator(dataclasses.replace(onvif_sim.config)),  # same serial, another port
+        OnvifSimulator(dataclasses.replace(onvif_sim.config, serial="SIM-0002")),
+        OnvifSimulator(dataclasses.replace(onvif_sim.config)),  # same serial, a third port
+        OnvifSimulator(dataclasses.replace(onvif_sim.config, serial="")),  # no serial at all
+    ]
+    for channel in channels:
+        await channel.start()
+    try:
+        unique_ids = []
+        for channel in channels:
+            result = await _onboard(hass, scan, channel)
+            assert result["type"] is FlowResultType.CREATE_ENTRY, result
+            unique_ids.append(result["result"].unique_id)
+        await hass.async_block_till_done()
+        assert unique_ids == [
+            f"{SIM_MAC}_SIM-0001",
+            f"{SIM_MAC}_SIM-0002",
+            f"{SIM_MAC}_SIM-0001_{channels[2].port}",
+            f"{SIM_MAC}_{channels[3].port}",
+        ]
+        assert setup_integration.data == fixture_data(onvif_sim)
+        entries = hass.config_entries.async_entries(DOMAIN)
+        assert [state(e) for e in entries] == [ConfigEntryState.LOADED] * 5
+        devices = list(dr.async_get(hass).devices)
+        assert {(DOMAIN, e.unique_id) for e in entries} == {
+            identifier for device in devices for identifier in device.identifiers
+        }
+        cameras = [s.entity_id for s in hass.states.async_all("camera")]
+        assert len(cameras) == 5
+
+        # The same channel again is recognised as configured before the password.
+        scan.timeouts.clear()
+        scan.answer = threading.Event()
+        result = await start_user_flow(hass, scan)
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_HOST: channels[1].host, CONF_PORT: channels[1].port}
+        )
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "already_configured"
+
+        # DHCP: the box behind the MAC moved; every channel's entry follows.
+        result = await hass.config_entries.flow.async_init(
+            DOMAIN,
+            context={"source": SOURCE_DHCP},
+            data=DhcpServiceInfo(ip=NEW_HOST, hostname="nvr", macaddress="02005e100001"),
+        )
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "already_configured"
+        assert {e.data[CONF_HOST] for e in hass.config_entries.async_entries(DOMAIN)} == {NEW_HOST}
+        await hass.async_block_till_done()
+    finally:
+        for channel in channels:
+            await channel.stop()
+
+
+async def test_reauth_and_reconfigure_refuse_another_device_behind_the_mac(
+    hass: HomeAssistant, setup_integration: MockConfigEntry, onvif_sim: OnvifSimulator
+) -> None:
+    """The entry's camera answers with another serial: another channel, not this camera."""
+    other = OnvifSimulator(dataclasses.replace(onvif_sim.config, serial="SIM-0002"))
+    await other.start()
+    try:
+        result = await setup_integration.start_reconfigure_flow(hass)
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_HOST: other.host, CONF_PORT: other.port, **creds(other)}
+        )
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "unique_id_mismatch"
+
+        hass.config_entries.async_update_entry(
+            setup_integration, data={**setup_integration.data, CONF_PORT: other.port}
+        )
+        result = await setup_integration.start_reauth_flow(hass)
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(other))
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "unique_id_mismatch"
+    finally:
+        await other.stop()
 
 
 # -------------------------------------------------------------------------- address checks
@@ -824,7 +986,7 @@ async def test_dhcp_known_camera_at_new_ip_updates_entry(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
-    assert config_entry.data == expected_data(onvif_sim)
+    assert config_entry.data == fixture_data(onvif_sim)
     await hass.async_block_till_done()
     assert state(config_entry) is ConfigEntryState.LOADED
 
@@ -841,7 +1003,7 @@ async def test_dhcp_unknown_mac_aborts(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "no_devices_found"
-    assert config_entry.data == expected_data(onvif_sim)
+    assert config_entry.data == fixture_data(onvif_sim)
     assert len(hass.config_entries.async_entries(DOMAIN)) == 1
 
 
@@ -920,7 +1082,7 @@ async def test_reconfigure_to_new_address(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "cannot_connect"}
     assert suggested(result, CONF_HOST) == DEAD_HOST
-    assert setup_integration.data == expected_data(onvif_sim)
+    assert setup_integration.data == fixture_data(onvif_sim)
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
@@ -949,7 +1111,7 @@ async def test_reconfigure_to_a_different_camera_aborts(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "unique_id_mismatch"
-    assert setup_integration.data == expected_data(onvif_sim)
+    assert setup_integration.data == fixture_data(onvif_sim)
     assert setup_integration.unique_id == SIM_MAC
 
 
@@ -1024,7 +1186,7 @@ async def test_reconfigure_malformed_host(
     assert result["errors"] == {CONF_HOST: "invalid_host"}
     assert suggested(result, CONF_HOST) == host
     assert "GetNetworkInterfaces" not in onvif_sim.requests  # asked only when connecting
-    assert setup_integration.data == expected_data(onvif_sim)
+    assert setup_integration.data == fixture_data(onvif_sim)
 
 
 # -------------------------------------------------------------------------------------- options
@@ -1333,3 +1495,272 @@ def test_labels() -> None:
     assert config_flow.camera_label(camera) == "Porch \N{EN DASH} 10.0.0.5"
     profile = VideoProfile("t", "Main", "H265", 2560, 1440, 20.0, None, None)
     assert config_flow.profile_label(profile) == "Main \N{EN DASH} 2560x1440 H265"
+    # NVR-style profiles: no encoder (no encoding), maybe not even a size. Never "0x0".
+    nvr = VideoProfile("t", "Channel 1", "", 1920, 1080, None, None, None)
+    assert config_flow.profile_label(nvr) == "Channel 1 \N{EN DASH} 1920x1080"
+    bare = VideoProfile("t", "Channel 2", "", 0, 0, None, None, None)
+    assert config_flow.profile_label(bare) == "Channel 2"
+    assert config_flow.default_title("10.0.0.5", 80, "IPC-1") == "IPC-1 (10.0.0.5)"
+    assert config_flow.default_title("fd00::5", 8080, "") == "[fd00::5]:8080"
+
+
+@pytest.mark.parametrize(
+    ("value", "port"),
+    [
+        (80, 80),
+        (80.0, 80),
+        ("8080", 8080),
+        (65535, 65535),
+        (0, None),
+        (70000, None),
+        (1.5, None),
+        (-1, None),
+        ("http", None),
+        (None, None),
+    ],
+)
+def test_parse_port(value: Any, port: int | None) -> None:
+    assert config_flow.parse_port(value) == port
+
+
+async def test_port_errors_are_plain_and_no_stale_error_stays(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator
+) -> None:
+    """A bad port is named on its field in words (not "Value 70000.0 is too large"), and each
+    answer of the address form carries the errors of that submission only."""
+    result = await start_user_flow(hass, scan)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: DEAD_HOST, CONF_PORT: onvif_sim.port}
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: onvif_sim.host, CONF_PORT: 70000}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_PORT: "invalid_port"}
+    assert suggested_default(result, CONF_PORT) == 70000
+    assert "1 to 65535" in STRINGS["config"]["error"]["invalid_port"]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: "cam lan", CONF_PORT: 2.5}
+    )
+    assert result["errors"] == {CONF_HOST: "invalid_host", CONF_PORT: "invalid_port"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: onvif_sim.host, CONF_PORT: onvif_sim.port}
+    )
+    assert result["step_id"] == "credentials"
+
+
+async def test_reconfigure_bad_port(
+    hass: HomeAssistant, setup_integration: MockConfigEntry, onvif_sim: OnvifSimulator
+) -> None:
+    result = await setup_integration.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: onvif_sim.host, CONF_PORT: 0, **creds(onvif_sim)}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_PORT: "invalid_port"}
+    assert setup_integration.data == fixture_data(onvif_sim)
+
+
+async def test_two_cameras_of_one_model_get_distinct_names(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator, moved_sim: OnvifSimulator
+) -> None:
+    """The name field: suggested from the model the camera tells without credentials and the
+    address; left empty, model and address again; typed, the user's."""
+    second = OnvifSimulator(dataclasses.replace(onvif_sim.config, mac=OTHER_MAC, serial="S-2"))
+    await second.start()
+    try:
+        second.preauth_operations.add("GetDeviceInformation")
+        result = await manual_to_credentials(hass, scan, second.host, second.port)
+        assert suggested(result, CONF_NAME) == f"SimCam 4K (127.0.0.1:{second.port})"
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {**creds(second), CONF_NAME: "  "}
+        )
+        assert result["title"] == f"SimCam 4K (127.0.0.1:{second.port})"
+
+        scan.timeouts.clear()
+        scan.answer = threading.Event()
+        result = await manual_to_credentials(hass, scan, onvif_sim.host, onvif_sim.port)
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {**creds(onvif_sim), CONF_NAME: " Porch "}
+        )
+        assert result["title"] == "Porch"
+        await hass.async_block_till_done()
+    finally:
+        await second.stop()
+
+
+@pytest.mark.parametrize(
+    ("setup", "error"),
+    [
+        ({"soap_faults": {"GetProfiles": "ter:ActionNotSupported"}}, "camera_fault"),
+        ({"clock": True}, "clock_refused"),
+    ],
+    ids=["fault", "clock"],
+)
+async def test_camera_fault_and_clock_errors_are_named(
+    hass: HomeAssistant,
+    scan: FakeScan,
+    onvif_sim: OnvifSimulator,
+    setup: dict[str, Any],
+    error: str,
+) -> None:
+    """Neither ends as "unknown" (with a traceback) nor as "wrong password"."""
+    result = await manual_to_credentials(hass, scan, onvif_sim.host, onvif_sim.port)
+    if "clock" in setup:
+        onvif_sim.preauth_operations.discard("GetSystemDateAndTime")
+        onvif_sim.clock_skew = 3600.0
+    else:
+        onvif_sim.soap_faults.update(setup["soap_faults"])
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
+
+
+async def test_manual_probe_answered_with_any_fault_is_onvif(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator
+) -> None:
+    onvif_sim.soap_faults["GetSystemDateAndTime"] = "ter:ActionNotSupported"
+    result = await manual_to_credentials(hass, scan, onvif_sim.host, onvif_sim.port)
+    assert result["errors"] == {}
+
+
+@pytest.mark.parametrize("cameras", [0, 1], ids=["to-manual", "to-pick"])
+async def test_input_sent_while_the_scan_runs_is_ignored(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator, cameras: int
+) -> None:
+    """Input for the scan step (a double click, a stale tab) never raises, during or after it.
+
+    Once the scan is done Home Assistant hands the input it was given on, unvalidated, to the
+    step after the progress: here the menu's choice, when the scan finishes at once.
+    """
+    scan.cameras = [found(onvif_sim)][:cameras]
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    flow_id = result["flow_id"]
+    result = await hass.config_entries.flow.async_configure(flow_id, {"next_step_id": "camera"})
+    assert result["type"] is FlowResultType.SHOW_PROGRESS
+    result = await hass.config_entries.flow.async_configure(flow_id, {CONF_HOST: "10.0.0.9"})
+    assert result["type"] is FlowResultType.SHOW_PROGRESS
+    assert result["step_id"] == "camera"
+    scan.answer.set()
+    await hass.async_block_till_done()
+    assert hass.config_entries.flow.async_get(flow_id)["step_id"] == (
+        "pick" if cameras else "manual"
+    )
+
+    # A scan that is over at once: the menu's input reaches the next step.
+    scan.timeouts.clear()
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "camera"}
+    )
+    assert result["type"] in (FlowResultType.FORM, FlowResultType.SHOW_PROGRESS)
+    if result["type"] is FlowResultType.FORM:
+        assert result["step_id"] == ("pick" if cameras else "manual")
+        assert not result["errors"]
+
+
+async def test_camera_without_mac_is_recognised_by_serial(
+    hass: HomeAssistant,
+    scan: FakeScan,
+    config_entry: MockConfigEntry,
+    onvif_sim: OnvifSimulator,
+    moved_host_sim: OnvifSimulator,
+) -> None:
+    """Without a MAC the serial number tells cameras apart, and tells a moved one."""
+    config_entry.add_to_hass(hass)  # a camera with a MAC, elsewhere: not this one
+    hass.config_entries.async_update_entry(
+        config_entry, data={**config_entry.data, CONF_HOST: DEAD_HOST}
+    )
+    onvif_sim.no_mac = moved_host_sim.no_mac = True
+    onvif_sim.config.serial = "SIM-NOMAC"
+    result = await _onboard(hass, scan, onvif_sim)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    entry = result["result"]
+    assert entry.unique_id == "SIM-NOMAC"
+
+    result = await _onboard(hass, scan, moved_host_sim)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.data[CONF_HOST] == NEW_HOST
+    await hass.async_block_till_done()
+
+
+async def test_dhcp_at_the_same_address_changes_nothing(
+    hass: HomeAssistant, setup_integration: MockConfigEntry, onvif_sim: OnvifSimulator
+) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_DHCP},
+        data=DhcpServiceInfo(ip=onvif_sim.host, hostname="simcam", macaddress="02005e100001"),
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert setup_integration.data == fixture_data(onvif_sim)
+    assert state(setup_integration) is ConfigEntryState.LOADED
+
+
+def _quirk(sim: OnvifSimulator, quirk: str) -> None:
+    match quirk:
+        case "clock-401-empty":
+            sim.preauth_operations.discard("GetSystemDateAndTime")
+            sim.auth_fault_empty = True
+        case "clock-digest-far-off":
+            sim.http_digest_operations.add("GetSystemDateAndTime")
+            sim.clock_skew = 3600.0
+        case "interfaces-500":
+            sim.http_failures["GetNetworkInterfaces"] = "500"
+        case "services-empty":
+            sim.http_failures["GetServices"] = "empty"
+        case "snapshot-uri-fault":
+            sim.soap_faults["GetSnapshotUri"] = "ter:ActionNotSupported"
+        case "uris-0.0.0.0":
+            sim.hostile_snapshot_uri = f"http://0.0.0.0:{sim.port}/snapshot/profile_main.jpg"
+        case "nvr-profiles":
+            sim.nvr_profiles = True
+
+
+@pytest.mark.parametrize(
+    "quirk",
+    [
+        "clock-401-empty",
+        "clock-digest-far-off",
+        "interfaces-500",
+        "services-empty",
+        "snapshot-uri-fault",
+        "uris-0.0.0.0",
+        "nvr-profiles",
+    ],
+)
+async def test_cameras_with_firmware_quirks_onboard_and_load(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator, quirk: str
+) -> None:
+    """Each compatibility behaviour, end to end: scan, address, credentials, a loaded entry."""
+    _quirk(onvif_sim, quirk)
+    result = await manual_to_credentials(hass, scan, onvif_sim.host, onvif_sim.port)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    entry = result["result"]
+    assert state(entry) is ConfigEntryState.LOADED
+    info = entry.runtime_data.info
+    assert info.identity.serial_number == "SIM-0001"
+    if quirk == "uris-0.0.0.0":
+        assert info.profiles[0].snapshot_uri == (
+            f"http://127.0.0.1:{onvif_sim.port}/snapshot/profile_main.jpg"
+        )
+    if quirk == "nvr-profiles":
+        assert config_flow.profile_label(info.profiles[0]) == "MainStream \N{EN DASH} 1920x1080"
+
+
+async def test_found_camera_without_a_name_gets_no_suggestion(
+    hass: HomeAssistant, scan: FakeScan, onvif_sim: OnvifSimulator
+) -> None:
+    scan.cameras = [found(onvif_sim, name=onvif_sim.host)]
+    result = await start_user_flow(hass, scan)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {config_flow.CONF_CAMERA: f"127.0.0.1:{onvif_sim.port}"}
+    )
+    assert suggested(result, CONF_NAME) is None
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
+    assert result["title"] == f"SimCam 4K (127.0.0.1:{onvif_sim.port})"

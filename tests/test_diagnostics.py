@@ -95,3 +95,23 @@ async def test_diagnostics_after_outage(
     assert diagnostics["coordinator"]["online"] is False
     assert diagnostics["coordinator"]["consecutive_failures"] == 1
     assert diagnostics["coordinator"]["last_error"] == "UpdateFailed"
+
+
+async def test_diagnostics_redact_the_address_in_a_default_title(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    config_entry: MockConfigEntry,
+    onvif_sim: OnvifSimulator,
+) -> None:
+    """Onboarding titles a camera "Model (host:port)": the host is redacted there too."""
+    config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        config_entry, title=f"SimCam 4K ({onvif_sim.host}:{onvif_sim.port})"
+    )
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, config_entry)
+
+    assert diagnostics["entry"]["title"] == f"SimCam 4K (**REDACTED**:{onvif_sim.port})"
+    assert onvif_sim.host not in json.dumps(diagnostics)

@@ -130,9 +130,14 @@ async def test_device_without_mac_uses_serial(
     onvif_sim: OnvifSimulator,
     device_registry: dr.DeviceRegistry,
 ) -> None:
-    """A camera that reports no MAC is identified by its serial and has no MAC connection."""
+    """A camera that reports no MAC is identified by its serial and has no MAC connection.
+
+    Onboarding keys such a camera's entry by its serial; the device follows the entry's unique
+    id (so a camera whose interfaces stop answering for a while keeps its device and entities).
+    """
     onvif_sim.no_mac = True
     config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(config_entry, unique_id=onvif_sim.config.serial)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     device = device_registry.async_get_device_by_identifier(

@@ -356,10 +356,16 @@ async def test_hostile_uris_returned_verbatim(
 async def test_profile_faults(camera: ONVIFCamera, onvif_sim: OnvifSimulator) -> None:
     await _connect(camera)
     media = await camera.create_media_service()
-    onvif_sim.no_video_profiles = True
+    onvif_sim.nvr_profiles = True
     profiles = await media.GetProfiles()
     assert [p.VideoEncoderConfiguration for p in profiles] == [None, None]
     assert profiles[0].VideoSourceConfiguration.SourceToken == "video_source_0"
+    onvif_sim.no_video_profiles = True
+    profiles = await media.GetProfiles()
+    assert [(p.VideoEncoderConfiguration, p.VideoSourceConfiguration) for p in profiles] == [
+        (None, None),
+        (None, None),
+    ]
     onvif_sim.no_profiles = True
     assert await media.GetProfiles() == []
     with pytest.raises(Fault):

@@ -33,7 +33,7 @@ from .data import DetectorConfigEntry, HsiConfigEntry, HsiData, is_detector_entr
 from .detection.model import DetectorError
 from .detection_coordinator import DetectionCoordinator, DetectionSettings
 from .detector_hub import DetectorHub, async_build_detector
-from .entity import camera_device_info, detector_device_info
+from .entity import camera_device_id, camera_device_info, detector_device_info
 from .issues import (
     async_delete_detector_issues,
     async_delete_unsafe_uri_issues,
@@ -161,7 +161,8 @@ async def _async_setup_camera(hass: HomeAssistant, entry: HsiConfigEntry) -> boo
         coordinator = CameraCoordinator(hass, entry, camera, info)
         await coordinator.async_config_entry_first_refresh()
         dr.async_get(hass).async_get_or_create(
-            config_entry_id=entry.entry_id, **camera_device_info(entry.title, info)
+            config_entry_id=entry.entry_id,
+            **camera_device_info(entry.title, info, camera_device_id(entry, info)),
         )
         async_sync_unsafe_uri_issues(hass, entry, info)
         entry.runtime_data = HsiData(camera=camera, info=info, coordinator=coordinator)
@@ -216,7 +217,7 @@ def _detection_coordinator(
     if profile is None:
         _LOGGER.warning("%s offers no snapshot URI: detection is not possible", entry.title)
         return None
-    return DetectionCoordinator(hass, entry, profile, settings, info.identity.unique_id)
+    return DetectionCoordinator(hass, entry, profile, settings, camera_device_id(entry, info))
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:

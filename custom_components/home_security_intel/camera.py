@@ -9,6 +9,7 @@ from homeassistant.components.camera import Camera
 from homeassistant.components.camera.const import CameraEntityFeature
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -125,3 +126,31 @@ class HsiCameraEntity(HsiEntity, Camera):
     async def stream_source(self) -> str | None:
         """Return the RTSP URI with credentials, built only now so they are kept nowhere else."""
         return self.coordinator.camera.stream_source(self._profile)
+
+    def _unsupported(self) -> HomeAssistantError:
+        # Home Assistant's defaults raise NotImplementedError: HTTP 500 and a traceback.
+        return HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="camera_action_unsupported",
+            translation_placeholders={"camera_name": self.coordinator.config_entry.title},
+        )
+
+    @override
+    async def async_turn_on(self) -> None:
+        """ONVIF offers no power control: refuse with a translated error."""
+        raise self._unsupported()
+
+    @override
+    async def async_turn_off(self) -> None:
+        """ONVIF offers no power control: refuse with a translated error."""
+        raise self._unsupported()
+
+    @override
+    async def async_enable_motion_detection(self) -> None:
+        """The camera's own motion detection is not switched from here: refuse, translated."""
+        raise self._unsupported()
+
+    @override
+    async def async_disable_motion_detection(self) -> None:
+        """The camera's own motion detection is not switched from here: refuse, translated."""
+        raise self._unsupported()

@@ -28,8 +28,10 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
     OptionsFlowWithReload,
 )
+from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import section
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.device_registry import format_mac
 from homeassistant.helpers.selector import (
@@ -74,6 +76,7 @@ from .const import (
     CONF_PASSWORD,
     CONF_PORT,
     CONF_PROFILES,
+    CONF_SERIAL,
     CONF_URL,
     CONF_USERNAME,
     CONF_ZONES,
@@ -107,8 +110,11 @@ from .detection.remote import RemoteDetector
 from .detection.urls import DetectorUrlError, check_detector_url, normalize_fingerprint
 from .detection_coordinator import DetectionSettings
 from .onvif import (
+    CameraFault,
     CameraInfo,
     CannotConnect,
+    ClockRefused,
+    DeviceIdentity,
     DiscoveredCamera,
     InvalidAuth,
     NotOnvif,
@@ -118,6 +124,7 @@ from .onvif import (
     VideoProfile,
     discover_cameras,
 )
+from .onvif.models import format_host_port
 from .pipeline.filters import PolygonSyntaxError, parse_masks, parse_zones
 
 if TYPE_CHECKING:
@@ -137,9 +144,10 @@ LABEL_SEPARATOR = " \N{EN DASH} "
 _HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 _HOST_SELECTOR = TextSelector(TextSelectorConfig(autocomplete="off"))
-_PORT_SELECTOR = NumberSelector(
-    NumberSelectorConfig(min=1, max=65535, step=1, mode=NumberSelectorMode.BOX)
-)
+# No min/max: the selector's own range check answers "Value 70000.0 is too large" in a banner
+# that leaves the form's previous errors standing; the steps check the port themselves.
+_PORT_SELECTOR = NumberSelector(NumberSelectorConfig(step=1, mode=NumberSelectorMode.BOX))
+_NAME_SELECTOR = TextSelector(TextSelectorConfig(autocomplete="off"))
 _USERNAME_SELECTOR = TextSelector(TextSelectorConfig(autocomplete="username"))
 _PASSWORD_SELECTOR = TextSelector(
     TextSelectorConfig(type=TextSelectorType.PASSWORD, autocomplete="current-password")
@@ -153,9 +161,31 @@ def camera_label(camera: DiscoveredCamera) -> str:
 
 
 def profile_label(profile: VideoProfile) -> str:
-    """How a media profile is shown in the options: ``name - WxH encoding``."""
-    details = f"{profile.width}x{profile.height} {profile.encoding}"
-    return f"{profile.name}{LABEL_SEPARATOR}{details}"
+    """How a media profile is shown in the options: ``name - WxH encoding``.
+
+    What the camera does not say is left out (NVR-style profiles without an encoder have no
+    encoding, some not even a size): never "0x0".
+    """
+    size = f"{profile.width}x{profile.height}" if profile.width and profile.height else ""
+    details = " ".join(part for part in (size, profile.encoding) if part)
+    return f"{profile.name}{LABEL_SEPARATOR}{details}" if details else profile.name
+
+
+def parse_port(value: Any) -> int | None:
+    """The port as an int, or None unless ``value`` is a whole number from 1 to 65535."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not number.is_integer() or not 1 <= number <= 65535:
+        return None
+    return int(number)
+
+
+def default_title(host: str, port: int, model: str | None) -> str:
+    """``Model (host[:port])``: two cameras of the same model are told apart by default."""
+    address = format_host_port(host, port, DEFAULT_PORT)
+    return f"{model} ({address})" if model else address
 
 
 def normalize_host(text: str) -> str | None:
@@ -184,18 +214,20 @@ def _address_key(host: str, port: int) -> str:
     return f"{host}:{port}"
 
 
-def _credentials_schema(username: str | None) -> probatio.Schema:
-    return probatio.Schema(
-        {
-            probatio.Required(
-                CONF_USERNAME, description={"suggested_value": username}
-            ): _USERNAME_SELECTOR,
-            probatio.Required(CONF_PASSWORD): _PASSWORD_SELECTOR,
-        }
+def _credentials_schema(
+    username: str | None, name: str | None = None, *, with_name: bool = False
+) -> probatio.Schema:
+    fields: dict[probatio.Marker, Any] = {}
+    if with_name:
+        fields[probatio.Optional(CONF_NAME, description={"suggested_value": name})] = _NAME_SELECTOR
+    fields[probatio.Required(CONF_USERNAME, description={"suggested_value": username})] = (
+        _USERNAME_SELECTOR
     )
+    fields[probatio.Required(CONF_PASSWORD)] = _PASSWORD_SELECTOR
+    return probatio.Schema(fields)
 
 
-def _address_schema(host: str | None, port: int) -> dict[probatio.Marker, Any]:
+def _address_schema(host: str | None, port: float) -> dict[probatio.Marker, Any]:
     # A suggestion, not a default: an empty host must be refused by the form, not tried.
     return {
         probatio.Required(CONF_HOST, description={"suggested_value": host}): _HOST_SELECTOR,
@@ -223,6 +255,8 @@ async def async_probe_camera(
         info = await camera.async_connect()
         # NotOnvif for a camera with neither MAC nor serial: it cannot be told apart from others.
         unique_id = info.identity.unique_id
+    except ClockRefused as err:
+        error = _failed(host, port, err, "clock_refused")
     except InvalidAuth as err:
         error = _failed(host, port, err, "invalid_auth")
     except NotOnvif as err:
@@ -231,6 +265,8 @@ async def async_probe_camera(
         error = _failed(host, port, err, "no_video_profile")
     except CannotConnect as err:
         error = _failed(host, port, err, "cannot_connect")
+    except CameraFault as err:
+        error = _failed(host, port, err, "camera_fault")
     # A bug must not leave the user with a dead form: answer "unknown" and log the trace for a
     # bug report (the message names host and port, never the credentials).
     except Exception:
@@ -243,11 +279,15 @@ async def async_probe_camera(
     return error
 
 
-async def async_probe_address(host: str, port: int) -> str | None:
-    """Check, before asking for credentials, that an ONVIF device answers; None or an error key."""
+async def async_probe_address(host: str, port: int) -> DeviceIdentity | str | None:
+    """Check, before asking for credentials, that an ONVIF device answers.
+
+    Returns an error key, or the identity the camera gives without credentials (None when it
+    gives none, as most cameras do): enough to recognise a configured camera, never to trust it.
+    """
     camera = OnvifCamera(host, port, "", "")
     try:
-        await camera.async_probe()
+        return await camera.async_probe(identify=True)
     except NotOnvif as err:
         return _failed(host, port, err, "not_onvif")
     except CannotConnect as err:
@@ -258,7 +298,6 @@ async def async_probe_address(host: str, port: int) -> str | None:
         return "unknown"
     finally:
         await camera.async_close()
-    return None
 
 
 # --- detectors ------------------------------------------------------------------------------------
@@ -422,6 +461,47 @@ def _kept_key(entry: ConfigEntry, url: str) -> str | None:
     return key if same else None
 
 
+# --- which entry is which camera -----------------------------------------------------------------
+#
+# A camera's unique id is its MAC (else its serial number), as in core. Several ONVIF devices can
+# share one MAC (the channels of an encoder, the ports of an NVR): the first keeps the MAC as its
+# unique id, the others get the MAC with their serial number (and port) appended. A MAC match is
+# therefore only the same camera when the serial number and the port match too.
+
+
+def _entry_serial(hass: HomeAssistant, entry: ConfigEntry) -> str | None:
+    """A camera entry's serial number: stored at onboarding, else its device's (older entries)."""
+    if serial := entry.data.get(CONF_SERIAL):
+        return str(serial)
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.unique_id or "")})
+    return device.serial_number if device is not None else None
+
+
+def _behind(entry: ConfigEntry, base: str) -> bool:
+    """Whether the entry's unique id is ``base`` (a MAC or serial), or one derived from it."""
+    unique_id = entry.unique_id or ""
+    return unique_id == base or unique_id.startswith(f"{base}_")
+
+
+def same_camera(
+    hass: HomeAssistant, entry: ConfigEntry, identity: DeviceIdentity, port: int | None
+) -> bool:
+    """Whether ``entry`` is the camera with ``identity`` (at ``port``; None: on any port).
+
+    Same MAC (or, without one, the same serial), no different serial number, and the same port:
+    a MAC match with another serial or another port is another device behind that MAC.
+    """
+    if identity.mac:
+        if not _behind(entry, identity.mac):
+            return False
+        serial = _entry_serial(hass, entry)
+        if serial and identity.serial_number and serial != identity.serial_number:
+            return False
+    elif not identity.serial_number or _entry_serial(hass, entry) != identity.serial_number:
+        return False
+    return port is None or entry.data[CONF_PORT] == port
+
+
 class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
     """Onboard an ONVIF camera, and keep its address and credentials up to date."""
 
@@ -435,6 +515,8 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
         self._host = ""
         self._port = DEFAULT_PORT
         self._name: str | None = None
+        # The name suggested in the credentials step (model or found name, plus the address).
+        self._suggested_name: str | None = None
         self._local: dict[str, str] = {}
         self._download_task: asyncio.Task[None] | None = None
         self._download_error: str | None = None
@@ -470,6 +552,10 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
         if self._scan_task is None:
             self._scan_task = self.hass.async_create_task(self._async_scan(), "hsi_onvif_scan")
         if not self._scan_task.done():
+            # Also for input sent while the scan runs (a double click, a stale browser tab):
+            # the progress is shown again, nothing is read from the input. Once the scan is
+            # done, Home Assistant passes such input on to the next step unvalidated, so pick
+            # and manual ignore input that is not theirs.
             return self.async_show_progress(
                 step_id="camera", progress_action="scan", progress_task=self._scan_task
             )
@@ -496,12 +582,29 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def async_step_pick(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Let the user choose a found camera, or enter an address by hand."""
+        if user_input is not None and (
+            user_input.get(CONF_CAMERA) not in {*self._discovered, MANUAL_ENTRY}
+        ):
+            # Input meant for the scan step: Home Assistant hands it on, unvalidated, to the step
+            # after the progress (see async_step_camera). It is no choice: show the list.
+            user_input = None
         if user_input is not None:
             choice = user_input[CONF_CAMERA]
             if choice == MANUAL_ENTRY:
                 return await self.async_step_manual()
             camera = self._discovered[choice]
+            probed = await async_probe_address(camera.host, camera.port)
+            # A camera that does not answer now is reported by the credentials step.
+            if isinstance(probed, DeviceIdentity) and (
+                known := self._recognised(probed, camera.port)
+            ):
+                return self.async_abort(
+                    reason="already_configured_as", description_placeholders={"name": known.title}
+                )
             self._host, self._port, self._name = camera.host, camera.port, camera.name
+            # A camera without a name scope is "named" by its host: nothing to suggest then.
+            label = camera.name if camera.name != camera.host else None
+            self._suggested_name = default_title(camera.host, camera.port, label) if label else None
             return await self.async_step_credentials()
 
         options = [
@@ -532,21 +635,36 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
         """
         errors: dict[str, str] = {}
         host: str | None = None
-        port = DEFAULT_PORT
+        shown_port: float = DEFAULT_PORT
+        if user_input is not None and not {CONF_HOST, CONF_PORT} <= user_input.keys():
+            user_input = None  # input meant for the scan step, as in async_step_pick
         if user_input is not None:
-            port = int(user_input[CONF_PORT])
+            shown_port = user_input[CONF_PORT]
             host = normalize_host(user_input[CONF_HOST])
             if host is None:
                 host = user_input[CONF_HOST]
                 errors[CONF_HOST] = "invalid_host"
-            elif error := await async_probe_address(host, port):
-                errors["base"] = error
-            else:
-                self._host, self._port, self._name = host, port, None
-                return await self.async_step_credentials()
+            if (port := parse_port(user_input[CONF_PORT])) is None:
+                errors[CONF_PORT] = "invalid_port"
+            if not errors and host is not None and port is not None:
+                if self._configured_at(host, port):
+                    return self.async_abort(reason="already_configured")
+                probed = await async_probe_address(host, port)
+                if isinstance(probed, str):
+                    errors["base"] = probed
+                elif probed is not None and (known := self._recognised(probed, port)):
+                    return self.async_abort(
+                        reason="already_configured_as",
+                        description_placeholders={"name": known.title},
+                    )
+                else:
+                    self._host, self._port, self._name = host, port, None
+                    model = probed.model if probed is not None else None
+                    self._suggested_name = default_title(host, port, model) if model else None
+                    return await self.async_step_credentials()
         return self.async_show_form(
             step_id="manual",
-            data_schema=probatio.Schema(_address_schema(host, port)),
+            data_schema=probatio.Schema(_address_schema(host, shown_port)),
             errors=errors,
             description_placeholders={"found": str(len(self._discovered))},
         )
@@ -562,28 +680,40 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
             if isinstance(result, str):
                 errors["base"] = result
             else:
-                info, unique_id = result
-                await self.async_set_unique_id(unique_id, raise_on_progress=False)
-                # The same camera at another address has moved: its entry follows (and reloads).
-                self._abort_if_unique_id_configured(
-                    updates={CONF_HOST: self._host, CONF_PORT: self._port}
+                info = result[0]
+                identity = info.identity
+                if (same := self._recognised(identity, self._port)) is not None:
+                    await self.async_set_unique_id(same.unique_id, raise_on_progress=False)
+                    # The same camera (MAC, serial and port) at another host has moved: its
+                    # entry follows (and reloads). Nothing else is ever re-pointed.
+                    self._abort_if_unique_id_configured(updates={CONF_HOST: self._host})
+                await self.async_set_unique_id(
+                    self._new_unique_id(identity, self._port), raise_on_progress=False
                 )
+                self._abort_if_unique_id_configured()
+                name = (user_input.get(CONF_NAME) or "").strip()
                 return self.async_create_entry(
-                    title=self._name or info.identity.model or self._host,
+                    title=name
+                    or self._suggested_name
+                    or default_title(self._host, self._port, identity.model),
                     data={
                         CONF_HOST: self._host,
                         CONF_PORT: self._port,
                         CONF_USERNAME: username,
                         CONF_PASSWORD: password,
+                        CONF_SERIAL: identity.serial_number,
                     },
                     options={
                         CONF_FRAME_SOURCE: DEFAULT_FRAME_SOURCE,
                         CONF_PROFILES: [info.profiles[0].token],
                     },
                 )
+        name = (user_input or {}).get(CONF_NAME, self._suggested_name)
         return self.async_show_form(
             step_id="credentials",
-            data_schema=_credentials_schema((user_input or {}).get(CONF_USERNAME)),
+            data_schema=_credentials_schema(
+                (user_input or {}).get(CONF_USERNAME), name, with_name=True
+            ),
             errors=errors,
             description_placeholders={
                 "name": self._name or self._host,
@@ -596,10 +726,50 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
     @override
     async def async_step_dhcp(self, discovery_info: DhcpServiceInfo) -> ConfigFlowResult:
         """A registered camera got a new IP address: point its entry there (this reloads it)."""
-        await self.async_set_unique_id(format_mac(discovery_info.macaddress))
-        self._abort_if_unique_id_configured(updates={CONF_HOST: discovery_info.ip})
-        # A MAC that keys none of our entries (say, of a camera removed since): nothing to update.
-        return self.async_abort(reason="no_devices_found")
+        mac = format_mac(discovery_info.macaddress)
+        await self.async_set_unique_id(mac)
+        # Every device behind the MAC (the channels of one encoder) is at the new address.
+        behind = [entry for entry in self._camera_entries() if _behind(entry, mac)]
+        if not behind:
+            # A MAC that keys none of our entries (say, of a camera removed since).
+            return self.async_abort(reason="no_devices_found")
+        for entry in behind:
+            if entry.data[CONF_HOST] != discovery_info.ip:
+                self.hass.config_entries.async_update_entry(
+                    entry, data={**entry.data, CONF_HOST: discovery_info.ip}
+                )
+                self.hass.config_entries.async_schedule_reload(entry.entry_id)
+        return self.async_abort(reason="already_configured")
+
+    # --- recognising configured cameras -----------------------------------------------------------
+
+    def _camera_entries(self) -> list[ConfigEntry]:
+        return [
+            entry
+            for entry in self._async_current_entries(include_ignore=False)
+            if not is_detector_entry(entry)
+        ]
+
+    def _configured_at(self, host: str, port: int) -> bool:
+        key = _address_key(host, port)
+        return any(
+            _address_key(entry.data[CONF_HOST], entry.data[CONF_PORT]) == key
+            for entry in self._camera_entries()
+        )
+
+    def _recognised(self, identity: DeviceIdentity, port: int) -> ConfigEntry | None:
+        """The configured entry of the camera with this identity on this port, if any."""
+        return next(
+            (e for e in self._camera_entries() if same_camera(self.hass, e, identity, port)), None
+        )
+
+    def _new_unique_id(self, identity: DeviceIdentity, port: int) -> str:
+        """The MAC (else serial); for another device behind a configured MAC, MAC+serial(+port)."""
+        base = identity.unique_id
+        taken = {entry.unique_id for entry in self._camera_entries()}
+        serial = identity.serial_number
+        candidates = [base, f"{base}_{serial}", f"{base}_{serial}_{port}"] if serial else []
+        return next((c for c in candidates if c not in taken), f"{base}_{port}")
 
     # --- detectors --------------------------------------------------------------------------------
 
@@ -817,10 +987,13 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
             )
             if isinstance(result, str):
                 errors["base"] = result
+            elif not same_camera(self.hass, entry, result[0].identity, None):
+                return self.async_abort(reason="unique_id_mismatch")
             else:
-                await self.async_set_unique_id(result[1], raise_on_progress=False)
-                self._abort_if_unique_id_mismatch()
-                return self.async_update_reload_and_abort(entry, data_updates=user_input)
+                return self.async_update_reload_and_abort(
+                    entry,
+                    data_updates={**user_input, CONF_SERIAL: result[0].identity.serial_number},
+                )
         username = (user_input or {}).get(CONF_USERNAME) or entry.data[CONF_USERNAME]
         return self.async_show_form(
             step_id="reauth_confirm",
@@ -851,20 +1024,28 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
         values: Mapping[str, Any] = entry.data
         if user_input is not None:
             host = normalize_host(user_input[CONF_HOST])
+            port = parse_port(user_input[CONF_PORT])
             values = {
                 CONF_HOST: host or user_input[CONF_HOST],
-                CONF_PORT: int(user_input[CONF_PORT]),
+                CONF_PORT: port or user_input[CONF_PORT],
                 CONF_USERNAME: user_input[CONF_USERNAME],
                 CONF_PASSWORD: user_input.get(CONF_PASSWORD) or entry.data[CONF_PASSWORD],
             }
             if host is None:
                 errors[CONF_HOST] = "invalid_host"
-            elif isinstance(result := await async_probe_camera(**values), str):
-                errors["base"] = result
-            else:
-                await self.async_set_unique_id(result[1], raise_on_progress=False)
-                self._abort_if_unique_id_mismatch()
-                return self.async_update_reload_and_abort(entry, data_updates=values)
+            if port is None:
+                errors[CONF_PORT] = "invalid_port"
+            if not errors:
+                result = await async_probe_camera(**values)
+                if isinstance(result, str):
+                    errors["base"] = result
+                elif not same_camera(self.hass, entry, result[0].identity, None):
+                    return self.async_abort(reason="unique_id_mismatch")
+                else:
+                    serial = result[0].identity.serial_number
+                    return self.async_update_reload_and_abort(
+                        entry, data_updates={**values, CONF_SERIAL: serial}
+                    )
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=probatio.Schema(

@@ -117,3 +117,7 @@ CONF_RETENTION_DAYS: Final = "retention_days"  # days security events and snapsh
 DEFAULT_RETENTION_DAYS: Final = 14
 STORE_DIR: Final = "home_security_intel"  # under the config directory: events.db
 MEDIA_DIR: Final = "home_security_intel"  # under Home Assistant's media directory: snapshots
+
+# Compat (issue 10): the camera's serial number, stored so that several ONVIF devices behind one
+# MAC (multi-channel encoders, NVR ports) are told apart.
+CONF_SERIAL: Final = "serial_number"

@@ -70,8 +70,8 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
 
     @property
     def device_unique_id(self) -> str:
-        """The camera's stable id (MAC, else serial), shared by its device and its entities."""
-        return self.info.identity.unique_id
+        """The camera's stable id (the entry's: see camera_device_id), for device and entities."""
+        return self.config_entry.unique_id or self.info.identity.unique_id
 
     @override
     async def _async_update_data(self) -> CameraStatus:

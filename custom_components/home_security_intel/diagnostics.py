@@ -69,8 +69,12 @@ def _entry(entry: ConfigEntry) -> dict[str, Any]:
     data = dict(entry.data)
     if CONF_URL in data:
         data[CONF_URL] = redact_uri(data[CONF_URL])
+    title = entry.title
+    if host := data.get(CONF_HOST):
+        # Camera titles name the address by default ("Model (host)"): redacted like the host.
+        title = title.replace(str(host), REDACTED)
     return {
-        "title": entry.title,
+        "title": title,
         "version": entry.version,
         "data": data,
         "options": dict(entry.options),

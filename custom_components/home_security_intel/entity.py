@@ -35,11 +35,23 @@ if TYPE_CHECKING:
     from .detector_hub import DetectorHub
 
 
-def camera_device_info(name: str, info: CameraInfo) -> DeviceInfo:
-    """Describe a camera's device; used both to register it at setup and by every entity."""
+def camera_device_id(entry: ConfigEntry, info: CameraInfo) -> str:
+    """The id of a camera's device and the prefix of its entities' unique ids.
+
+    The entry's unique id: the camera's MAC (else serial), or for another device behind the same
+    MAC (an encoder's channel, an NVR port) that MAC with its serial (and port) appended.
+    """
+    return entry.unique_id or info.identity.unique_id
+
+
+def camera_device_info(name: str, info: CameraInfo, device_id: str | None = None) -> DeviceInfo:
+    """Describe a camera's device; used both to register it at setup and by every entity.
+
+    ``device_id`` is camera_device_id's answer (default: the camera's own MAC, else serial).
+    """
     identity = info.identity
     device_info = DeviceInfo(
-        identifiers={(DOMAIN, identity.unique_id)},
+        identifiers={(DOMAIN, device_id or identity.unique_id)},
         name=name,
         manufacturer=identity.manufacturer or MANUFACTURER_FALLBACK,
         model=identity.model or None,
@@ -88,7 +100,7 @@ def async_remove_stale_entities(
     options no longer call for (a zone removed, a group deselected, detection set to none), so
     they do not linger as unavailable."""
     registry = er.async_get(hass)
-    prefix = entity_unique_id(entry.runtime_data.info.identity.unique_id, "")
+    prefix = entity_unique_id(camera_device_id(entry, entry.runtime_data.info), "")
     for registered in er.async_entries_for_config_entry(registry, entry.entry_id):
         key = registered.unique_id.removeprefix(prefix)
         if (
@@ -129,7 +141,7 @@ class HsiEntity(CoordinatorEntity[CameraCoordinator]):
         super().__init__(coordinator)
         self._attr_unique_id = entity_unique_id(coordinator.device_unique_id, key)
         self._attr_device_info = camera_device_info(
-            coordinator.config_entry.title, coordinator.info
+            coordinator.config_entry.title, coordinator.info, coordinator.device_unique_id
         )
 
 
@@ -143,7 +155,10 @@ class HsiDetectionEntity(CoordinatorEntity[DetectionCoordinator]):
         super().__init__(coordinator)
         entry = coordinator.config_entry
         self._attr_unique_id = entity_unique_id(coordinator.device_unique_id, key)
-        self._attr_device_info = camera_device_info(entry.title, entry.runtime_data.info)
+        info = entry.runtime_data.info
+        self._attr_device_info = camera_device_info(
+            entry.title, info, camera_device_id(entry, info)
+        )
 
     async def async_added_to_hass(self) -> None:
         """Follow the camera's health too: availability depends on it."""

@@ -6,6 +6,8 @@ These feed real exception objects of onvif-zeep-async, zeep and aiohttp into the
 
 from __future__ import annotations
 
+import re
+
 import aiohttp
 from lxml import etree
 from onvif.exceptions import ONVIFAuthError, ONVIFError, ONVIFTimeoutError
@@ -13,6 +15,7 @@ import pytest
 from zeep.exceptions import Fault, TransportError, XMLSyntaxError
 
 from custom_components.home_security_intel.onvif import (
+    CameraFault,
     CannotConnect,
     InvalidAuth,
     NotOnvif,
@@ -33,7 +36,10 @@ CASES: list[tuple[BaseException, type[OnvifError]]] = [
     (TimeoutError(SECRET), CannotConnect),
     (Fault(SECRET, code="env:Sender", subcodes=[_subcode("ter:NotAuthorized")]), InvalidAuth),
     (Fault("Sender not authorized " + SECRET, code="env:Sender"), InvalidAuth),
-    (Fault(SECRET, code="env:Receiver", subcodes=[_subcode("ter:ActionNotSupported")]), OnvifError),
+    (
+        Fault(SECRET, code="env:Receiver", subcodes=[_subcode("ter:ActionNotSupported")]),
+        CameraFault,
+    ),
     (Fault("Unknown fault occured"), NotOnvif),
     (TransportError(SECRET, status_code=401), InvalidAuth),
     (TransportError(SECRET, status_code=403), InvalidAuth),
@@ -73,3 +79,27 @@ async def test_unrelated_exceptions_are_not_swallowed() -> None:
     with pytest.raises(ZeroDivisionError):
         async with mapped_errors("cam.lan", "testing", 5):
             _ = 1 / 0
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        (Fault("x", code="env:Receiver", subcodes=[_subcode("ter:ActionNotSupported")]), None),
+        (Fault("x", code="env:Sender", subcodes=None), "env:Sender"),
+        # Camera-chosen text: only the characters of a QName survive, and a bounded length.
+        (Fault("x", code="env:Receiver", subcodes=[_subcode("<b>evil</b>\n" + "a" * 99)]), None),
+    ],
+    ids=["subcode", "code-only", "hostile"],
+)
+async def test_a_fault_names_its_code_and_step(fault: Fault, code: str | None) -> None:
+    """A SOAP fault that is no authentication fault is a CameraFault naming step and code."""
+    with pytest.raises(CameraFault) as caught:
+        async with mapped_errors("cam.lan", "reading media profiles", 5):
+            raise fault
+
+    assert caught.value.step == "reading media profiles"
+    if code is not None:
+        assert caught.value.fault == code
+    assert re.fullmatch(r"[A-Za-z0-9:._-]{1,64}", caught.value.fault)
+    assert caught.value.fault != "unknown"
+    assert "ter:ActionNotSupported" in str(caught.value) or caught.value.fault in str(caught.value)

@@ -8,7 +8,9 @@ from __future__ import annotations
 from .client import OnvifCamera
 from .discovery import discover_cameras
 from .errors import (
+    CameraFault,
     CannotConnect,
+    ClockRefused,
     InvalidAuth,
     NotAnImage,
     NotOnvif,
@@ -28,8 +30,10 @@ from .models import (
 from .uri_guard import check_camera_uri
 
 __all__ = [
+    "CameraFault",
     "CameraInfo",
     "CannotConnect",
+    "ClockRefused",
     "DeviceIdentity",
     "DiscoveredCamera",
     "InvalidAuth",

@@ -11,17 +11,29 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 import logging
+import re
 
 import aiohttp
 from onvif.exceptions import ONVIFAuthError, ONVIFError, ONVIFTimeoutError
-from onvif.util import is_auth_error
+from onvif.util import extract_subcodes_as_strings, is_auth_error
 from zeep.exceptions import Error as ZeepError, Fault, TransportError
 
-from .errors import CannotConnect, InvalidAuth, NotOnvif, OnvifError
+from .errors import CameraFault, CannotConnect, InvalidAuth, NotOnvif, OnvifError
 
 _LOGGER = logging.getLogger(__name__)
 
 _AUTH_STATUSES = frozenset({401, 403})
+# What of a fault code may be shown: the camera chooses the text.
+_UNSAFE_FAULT_CHARS = re.compile(r"[^A-Za-z0-9:._-]")
+
+
+def fault_code(err: Fault) -> str:
+    """The fault's most specific subcode (else its code), reduced to safe characters."""
+    subcodes = extract_subcodes_as_strings(err.subcodes) if err.subcodes else []
+    codes = [str(err.code or ""), *subcodes]
+    # A QName reads "{namespace}local"; the local part is what cameras and the spec name.
+    code = next((c for c in reversed(codes) if c), "").rpartition("}")[2]
+    return _UNSAFE_FAULT_CHARS.sub("", code)[:64] or "unknown"
 
 
 @asynccontextmanager
@@ -44,7 +56,12 @@ async def mapped_errors(
         if err.code is None and err.subcodes is None:
             # zeep's stand-in for an error status whose body holds no SOAP Fault element.
             raise NotOnvif(f"{host}: no SOAP answer while {step}") from err
-        raise OnvifError(f"{host}: the camera reported a SOAP fault while {step}") from err
+        code = fault_code(err)
+        raise CameraFault(
+            f"{host}: the camera answered with the SOAP fault {code} while {step}",
+            step=step,
+            fault=code,
+        ) from err
     except TransportError as err:
         if err.status_code in _AUTH_STATUSES:
             raise InvalidAuth(f"{host}: the camera rejected the credentials") from err

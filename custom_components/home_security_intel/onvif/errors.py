@@ -18,6 +18,28 @@ class InvalidAuth(OnvifError):  # noqa: N818 - names are the public API
     """The camera rejected the username or password."""
 
 
+class ClockRefused(InvalidAuth):
+    """The camera wants credentials even to tell its time, and refused them for it.
+
+    Either the password is wrong or the camera's clock is far off: the clock cannot be read to
+    correct WS-Security timestamps, so a camera that checks them rejects every signed request.
+    """
+
+
+class CameraFault(OnvifError):  # noqa: N818 - names are the public API
+    """The camera answered with a SOAP fault (not an authentication fault) to a required step.
+
+    ``step`` names the step, ``fault`` the fault's ONVIF subcode (e.g. ``ter:ActionNotSupported``)
+    reduced to safe characters; both may be shown to the user.
+    """
+
+    def __init__(self, message: str, *, step: str, fault: str) -> None:
+        """Keep the step and the fault code apart for the form that reports them."""
+        super().__init__(message)
+        self.step = step
+        self.fault = fault
+
+
 class NotOnvif(OnvifError):  # noqa: N818 - names are the public API
     """Something answered, but it does not speak ONVIF (or gave no usable identity)."""
 

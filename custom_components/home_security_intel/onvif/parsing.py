@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 import datetime as dt
+import ipaddress
 from typing import Any
 
 from .models import DeviceIdentity, normalize_mac
@@ -65,23 +66,70 @@ def identity_from(device_information: Any, mac: str | None) -> DeviceIdentity:
     )
 
 
+def addresses_from_interfaces(interfaces: Any) -> tuple[str, ...]:
+    """Every IP address the camera reports for its enabled interfaces (manual, DHCP, link-local).
+
+    A multi-homed camera lists several; one reached through another name or a NAT reports the
+    address it has on its own network, which is what it writes into its media URIs.
+    """
+    found: set[str] = set()
+    for interface in interfaces or ():
+        if not getattr(interface, "Enabled", False):
+            continue
+        for family in ("IPv4", "IPv6"):
+            config = getattr(getattr(interface, family, None), "Config", None)
+            for kind in ("Manual", "FromDHCP", "LinkLocal", "FromRA"):
+                entries = getattr(config, kind, None)
+                if entries is None:
+                    continue
+                for entry in entries if isinstance(entries, list) else [entries]:
+                    address = _text(getattr(entry, "Address", None))
+                    try:
+                        found.add(str(ipaddress.ip_address(address)))
+                    except ValueError:
+                        continue
+    return tuple(sorted(found))
+
+
+def _resolution(configuration: Any, size: str) -> tuple[int, int]:
+    """Width and height of an encoder's Resolution or a source's Bounds; 0 where unknown."""
+    element = getattr(configuration, size, None)
+    names = ("Width", "Height") if size == "Resolution" else ("width", "height")
+    values = []
+    for name in names:
+        try:
+            values.append(max(int(getattr(element, name, 0) or 0), 0))
+        except (TypeError, ValueError):
+            values.append(0)
+    return values[0], values[1]
+
+
 def video_profiles(profiles: Any) -> list[tuple[str, str, str, int, int, float | None]]:
-    """(token, name, encoding, width, height, fps) of every profile that has a video encoder."""
+    """(token, name, encoding, width, height, fps) of every profile with video in it.
+
+    Video means a video encoder configuration, or (NVRs and encoders that configure the encoder
+    elsewhere) at least a video source configuration: such a profile still streams. Its size is
+    then the source's bounds, and its encoding and frame rate unknown ("" and None); a size that
+    is not known at all is 0 x 0.
+    """
     found: list[tuple[str, str, str, int, int, float | None]] = []
     for profile in profiles if isinstance(profiles, Iterable) else ():
         encoder = getattr(profile, "VideoEncoderConfiguration", None)
+        source = getattr(profile, "VideoSourceConfiguration", None)
         token = _text(getattr(profile, "token", None))
-        if encoder is None or not token:
+        if (encoder is None and source is None) or not token:
             continue
-        resolution = getattr(encoder, "Resolution", None)
+        width, height = _resolution(encoder, "Resolution")
+        if not (width and height) and source is not None:
+            width, height = _resolution(source, "Bounds")
         rate = getattr(getattr(encoder, "RateControl", None), "FrameRateLimit", None)
         found.append(
             (
                 token,
                 _text(getattr(profile, "Name", None)) or token,
                 _text(getattr(encoder, "Encoding", None)),
-                int(getattr(resolution, "Width", 0) or 0),
-                int(getattr(resolution, "Height", 0) or 0),
+                width,
+                height,
                 float(rate) if rate else None,
             )
         )

@@ -10,7 +10,7 @@ from urllib.parse import urljoin
 import aiohttp
 
 from .errors import CannotConnect, InvalidAuth, NotAnImage, SnapshotError, UnsafeUri
-from .uri_guard import check_camera_uri
+from .uri_guard import camera_alias_uri, check_camera_uri
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ class SnapshotFetcher:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._verify_ssl = verify_ssl
         self.camera_addresses: Collection[str] = camera_addresses
+        # Addresses the camera reports for itself; URIs naming them go to the configured host.
+        self.alias_addresses: Collection[str] = ()
         self._session: aiohttp.ClientSession | None = None
         self._digest: aiohttp.DigestAuthMiddleware | None = None
         self.auth_mode: AuthMode | None = None
@@ -64,14 +66,17 @@ class SnapshotFetcher:
     def _check(self, uri: str) -> str:
         try:
             return check_camera_uri(
-                uri, self._host, "snapshot", camera_addresses=self.camera_addresses
+                camera_alias_uri(uri, self._host, self.alias_addresses),
+                self._host,
+                "snapshot",
+                camera_addresses=self.camera_addresses,
             )
         except UnsafeUri as err:
             raise SnapshotError(f"{self._host}: snapshot URI refused: {err.reason}") from err
 
     async def fetch(self, uri: str, max_bytes: int) -> bytes:
         """Return the image at ``uri``; raise SnapshotError, InvalidAuth or CannotConnect."""
-        self._check(uri)
+        uri = self._check(uri)
         for mode in self._modes():
             body = await self._fetch_following_redirects(uri, mode, max_bytes)
             if body is None:

@@ -142,3 +142,39 @@ def check_camera_uri(
         # the integration adds the entry's credentials at use, and nothing stores the camera's.
         return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
     return uri
+
+
+def camera_alias_uri(uri: str, camera_host: str, alias_addresses: Collection[str]) -> str:
+    """``uri`` with its host replaced by ``camera_host`` when it names the camera another way.
+
+    Another way is the unspecified address (``0.0.0.0``, ``::``: firmware that writes the address
+    it listens on) or one of ``alias_addresses``, the addresses the camera reports for its own
+    interfaces (multi-homed, or reached through another name or a NAT). Both can only mean the
+    camera itself, and the rewritten URI reaches nothing but the configured host; any other host
+    is left alone for check_camera_uri to judge (and refuse when it is not the camera's).
+    Port, path, query and user information are kept; a URI that cannot be parsed is unchanged.
+    """
+    try:
+        parts = urlsplit(uri)
+        host_text = parts.hostname
+    except ValueError:
+        return uri
+    if not host_text or _FORBIDDEN_CHARS.search(uri) or parts.netloc.count("@") > 1:
+        return uri
+    host = _normalise_host(host_text)
+    aliases = {_normalise_host(a) for a in alias_addresses}
+    unspecified = isinstance(host, ipaddress.IPv4Address | ipaddress.IPv6Address) and (
+        host.is_unspecified
+    )
+    if not unspecified and host not in aliases:
+        return uri
+    if host == _normalise_host(camera_host):
+        return uri
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    bracketed = ":" in camera_host and not camera_host.startswith("[")
+    new_host = f"[{camera_host}]" if bracketed else camera_host
+    try:
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return uri
+    return urlunsplit(parts._replace(netloc=f"{userinfo}{at}{new_host}{port}"))

@@ -52,8 +52,18 @@ def device_information(config: SimConfig) -> str:
     )
 
 
-def network_interfaces(config: SimConfig, host: str) -> str:
-    """GetNetworkInterfaces: one wired interface carrying the MAC (none when mac is None)."""
+def network_interfaces(config: SimConfig, addresses: list[str]) -> str:
+    """GetNetworkInterfaces: one wired interface with the MAC and these IPv4 addresses.
+
+    No interface when mac is None. Several addresses are several manual entries on the one
+    interface (a multi-homed camera); addresses that are not IPv4 are left out.
+    """
+    manual = "".join(
+        f"<tt:Manual><tt:Address>{text(address)}</tt:Address>"
+        "<tt:PrefixLength>24</tt:PrefixLength></tt:Manual>"
+        for address in addresses
+        if ":" not in address
+    )
     interface = ""
     if config.mac is not None:
         interface = (
@@ -62,9 +72,7 @@ def network_interfaces(config: SimConfig, host: str) -> str:
             f"<tt:Info><tt:Name>eth0</tt:Name><tt:HwAddress>{text(config.mac)}</tt:HwAddress>"
             "<tt:MTU>1500</tt:MTU></tt:Info>"
             "<tt:IPv4><tt:Enabled>true</tt:Enabled><tt:Config>"
-            f"<tt:Manual><tt:Address>{text(host)}</tt:Address>"
-            "<tt:PrefixLength>24</tt:PrefixLength></tt:Manual>"
-            "<tt:DHCP>false</tt:DHCP></tt:Config></tt:IPv4>"
+            f"{manual}<tt:DHCP>false</tt:DHCP></tt:Config></tt:IPv4>"
             "</tds:NetworkInterfaces>"
         )
     return f"<tds:GetNetworkInterfacesResponse>{interface}</tds:GetNetworkInterfacesResponse>"

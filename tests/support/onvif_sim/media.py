@@ -18,7 +18,10 @@ def _sensor(config: SimConfig) -> tuple[int, int]:
     return largest.width, largest.height
 
 
-def _profile(profile: SimProfile, config: SimConfig, *, with_video: bool) -> str:
+def _profile(
+    profile: SimProfile, config: SimConfig, *, with_video: bool, with_encoder: bool = True
+) -> str:
+    """One profile; without video it is audio-only, without an encoder NVR-style (source only)."""
     width, height = _sensor(config)
     source = (
         f"<tt:VideoSourceConfiguration token={attr(VIDEO_SOURCE_CONFIG_TOKEN)}>"
@@ -28,7 +31,9 @@ def _profile(profile: SimProfile, config: SimConfig, *, with_video: bool) -> str
         "</tt:VideoSourceConfiguration>"
     )
     encoder = ""
-    if with_video:
+    if not with_video:
+        source = ""
+    elif with_encoder:
         h264 = (
             f"<tt:H264><tt:GovLength>{profile.fps * 2}</tt:GovLength>"
             "<tt:H264Profile>Main</tt:H264Profile></tt:H264>"
@@ -58,21 +63,22 @@ def _profile(profile: SimProfile, config: SimConfig, *, with_video: bool) -> str
     )
 
 
-def profiles(config: SimConfig, *, with_video: bool) -> str:
+def profiles(config: SimConfig, *, with_video: bool, with_encoder: bool = True) -> str:
     """GetProfiles: every configured profile (empty list when the camera has none)."""
     body = "".join(
-        f"<trt:Profiles {_profile(p, config, with_video=with_video)}</trt:Profiles>"
+        f"<trt:Profiles {_profile(p, config, with_video=with_video, with_encoder=with_encoder)}"
+        "</trt:Profiles>"
         for p in config.profiles
     )
     return f"<trt:GetProfilesResponse>{body}</trt:GetProfilesResponse>"
 
 
-def profile(found: SimProfile, config: SimConfig, *, with_video: bool) -> str:
+def profile(
+    found: SimProfile, config: SimConfig, *, with_video: bool, with_encoder: bool = True
+) -> str:
     """GetProfile: one profile by token."""
-    return (
-        f"<trt:GetProfileResponse><trt:Profile {_profile(found, config, with_video=with_video)}"
-        "</trt:Profile></trt:GetProfileResponse>"
-    )
+    body = _profile(found, config, with_video=with_video, with_encoder=with_encoder)
+    return f"<trt:GetProfileResponse><trt:Profile {body}</trt:Profile></trt:GetProfileResponse>"
 
 
 def video_sources(config: SimConfig) -> str:

@@ -115,6 +115,23 @@ class OnvifSimulator:
         # of an authentication fault (ONVIF says 400; some firmwares answer 401).
         self.preauth_operations: set[str] = set(DEFAULT_PREAUTH_OPERATIONS)
         self.auth_fault_status = 400
+        # Firmware behaviours seen in the field (issue 10's compatibility list).
+        # Authentication failures as HTTP 401 with an empty body instead of a SOAP fault.
+        self.auth_fault_empty = False
+        # Operations behind HTTP Digest: challenged with 401 until the request carries a valid
+        # digest, which then stands in for WS-Security (the clock, on some firmwares).
+        self.http_digest_operations: set[str] = set()
+        # Operations answered with a SOAP fault (this subcode, env:Receiver, HTTP 500).
+        self.soap_faults: dict[str, str] = {}
+        # Operations failing below SOAP: HTTP 500 with an HTML page, 200 with an empty body, or
+        # no answer for hang_seconds (or until the simulator stops).
+        self.http_failures: dict[str, Literal["500", "empty", "timeout"]] = {}
+        self.hang_seconds = 30.0
+        # Profiles without a video encoder configuration (NVRs: only the video source).
+        self.nvr_profiles = False
+        # The addresses GetNetworkInterfaces reports (default: the address it listens on): a
+        # camera reached through another name or a NAT, or one with several interfaces.
+        self.reported_addresses: list[str] | None = None
         # Observations for assertions.
         self.requests: list[str] = []
         self.snapshot_requests = 0
@@ -247,19 +264,50 @@ class OnvifSimulator:
         if self.malformed_xml:
             return web.Response(body=_GARBAGE, content_type=SOAP_CONTENT_TYPE)
         service_key = request.path if "ident" not in request.match_info else SUBSCRIPTION_PATH
-        handler = self._soap_handlers[service_key].get(soap_request.operation)
+        operation = soap_request.operation
+        handler = self._soap_handlers[service_key].get(operation)
+        if (failure := self.http_failures.get(operation)) is not None:
+            return await self._http_failure(failure)
         try:
             if handler is None:
                 raise SoapFaultError(
                     500,
                     "env:Receiver",
                     ("ter:ActionNotSupported",),
-                    f"{soap_request.operation} is not supported by this service",
+                    f"{operation} is not supported by this service",
                 )
-            self._authorize(soap_request)
+            if (subcode := self.soap_faults.get(operation)) is not None:
+                raise SoapFaultError(500, "env:Receiver", (subcode,), f"{operation} failed")
+            if operation in self.http_digest_operations:
+                accepted, stale = self._digest.verify(
+                    request.headers.get("Authorization"),
+                    method=request.method,
+                    uri=request.path_qs,
+                    username=self.config.username,
+                    password=self.config.password,
+                )
+                if not accepted:
+                    challenge = self._digest.challenge(stale=stale)
+                    return web.Response(status=401, headers={"WWW-Authenticate": challenge})
+            else:
+                self._authorize(soap_request)
             return await handler(soap_request, request)
         except SoapFaultError as err:
+            if self.auth_fault_empty and "ter:NotAuthorized" in err.subcodes:
+                return web.Response(status=401)
             return _fault_response(err)
+
+    async def _http_failure(self, failure: Literal["500", "empty", "timeout"]) -> web.Response:
+        if failure == "timeout":
+            await self._sleep_unless_closing(self.hang_seconds)
+            return web.Response(status=503)
+        if failure == "empty":
+            return web.Response(status=200, content_type=SOAP_CONTENT_TYPE)
+        return web.Response(
+            status=500,
+            text="<html><body><h1>500 Internal Server Error</h1></body></html>",
+            content_type="text/html",
+        )
 
     def _authorize(self, soap_request: SoapRequest) -> None:
         if soap_request.operation in self.preauth_operations:
@@ -301,7 +349,8 @@ class OnvifSimulator:
             raise SoapFaultError(
                 500, "env:Receiver", ("ter:ActionNotSupported",), "Network interfaces unavailable"
             )
-        return _soap_response(device.network_interfaces(self.config, self.host), req)
+        addresses = self.reported_addresses or [self.host]
+        return _soap_response(device.network_interfaces(self.config, addresses), req)
 
     async def _get_capabilities(self, req: SoapRequest, http: web.Request) -> web.Response:
         return _soap_response(device.capabilities(self._service_base(http)), req)
@@ -321,11 +370,19 @@ class OnvifSimulator:
         config = self.config
         if self.no_profiles:
             config = SimConfig(profiles=[])
-        return _soap_response(media.profiles(config, with_video=not self.no_video_profiles), req)
+        body = media.profiles(
+            config, with_video=not self.no_video_profiles, with_encoder=not self.nvr_profiles
+        )
+        return _soap_response(body, req)
 
     async def _get_profile(self, req: SoapRequest, _: web.Request) -> web.Response:
         found = self._find_profile(req)
-        body = media.profile(found, self.config, with_video=not self.no_video_profiles)
+        body = media.profile(
+            found,
+            self.config,
+            with_video=not self.no_video_profiles,
+            with_encoder=not self.nvr_profiles,
+        )
         return _soap_response(body, req)
 
     async def _get_snapshot_uri(self, req: SoapRequest, http: web.Request) -> web.Response:
