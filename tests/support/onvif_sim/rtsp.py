@@ -6,7 +6,7 @@ integration ask for; UDP is answered 461), HTTP Digest authentication with the c
 credentials as cameras do it. The pictures are the scene's (see scene.py): what the snapshot URI
 shows at a moment, the stream shows at the same moment, so detection over RTSP sees the person
 during the same seconds of the loop. Frames are encoded with libx264 from PyAV (the same FFmpeg
-build the client decodes with), only while somebody watches a path, at the profile's resolution
+build the client decodes with), only while somebody watches a path (without a scene: the first sample picture), at the profile's resolution
 and at most ``max_fps`` frames a second, one keyframe every two seconds as the profile reports.
 
 Written here rather than borrowed (GStreamer's RTSP server, mediamtx) so the tests need nothing
@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import av
 from PIL import Image
 
+from .config import SAMPLE_IMAGES
 from .http_auth import DigestAuthenticator
 
 if TYPE_CHECKING:
@@ -116,7 +117,9 @@ class _Channel:
             if data is not None:
                 image = Image.open(io.BytesIO(data)).convert("RGB")
             else:
-                image = Image.open(self.config.images[0]).convert("RGB")
+                # Not config.images: those are what the snapshot URI answers, faults included
+                # (a login page); the sensor itself still sees the street.
+                image = Image.open(SAMPLE_IMAGES[0]).convert("RGB")
             size = (self.profile.width, self.profile.height)
             frame = av.VideoFrame.from_image(image.resize(size)).reformat(format="yuv420p")
             if len(self._pictures) > 32:
