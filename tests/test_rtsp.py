@@ -32,9 +32,16 @@ from custom_components.home_security_intel.const import (
     CONF_FRAME_SOURCE,
     CONF_PROFILES,
     FRAME_SOURCE_RTSP,
+    FRAME_SOURCE_SNAPSHOT,
 )
-from custom_components.home_security_intel.frame_sources import FallbackSource
-from custom_components.home_security_intel.pipeline.rtsp import RtspSource
+from custom_components.home_security_intel.frame_sources import (
+    FallbackSource,
+    StreamSessions,
+    detection_profile,
+)
+from custom_components.home_security_intel.onvif import NotAnImage, OnvifCamera, VideoProfile
+from custom_components.home_security_intel.pipeline.frames import SnapshotSource
+from custom_components.home_security_intel.pipeline.rtsp import RtspSettings, RtspSource
 from tests.detection.support import DetectorServer, needs_detector_venv
 from tests.support.onvif_sim import OnvifSimulator
 from tests.support.onvif_sim.rtsp import RtspServer
@@ -262,3 +269,115 @@ async def test_detection_profile_option_and_its_fallback(
     else:
         pytest.fail("no detection section in the options form")
     assert camera.state is ConfigEntryState.LOADED
+
+
+def _profile(
+    token: str, width: int, height: int, *, still: bool = True, stream: bool = True
+) -> VideoProfile:
+    return VideoProfile(
+        token,
+        token,
+        "H264",
+        width,
+        height,
+        15.0,
+        f"http://127.0.0.1/{token}.jpg" if still else None,
+        f"rtsp://127.0.0.1/{token}" if stream else None,
+    )
+
+
+MAIN = _profile("main", 3840, 2160)
+MID = _profile("mid", 1280, 720)
+SUB = _profile("sub", 640, 360)
+TINY = _profile("tiny", 352, 240)
+
+
+@pytest.mark.parametrize(
+    ("profiles", "wanted", "source", "expected"),
+    [
+        # The smallest profile whose long side covers the model's 640-pixel input.
+        ((MAIN, MID, SUB, TINY), "auto", FRAME_SOURCE_RTSP, "sub"),
+        ((MAIN, MID), "auto", FRAME_SOURCE_RTSP, "mid"),
+        # None is big enough: the largest there is.
+        ((TINY, _profile("qcif", 176, 144)), "auto", FRAME_SOURCE_RTSP, "tiny"),
+        # A profile named in the options wins; one without any URI does not.
+        ((MAIN, SUB), "main", FRAME_SOURCE_RTSP, "main"),
+        ((MAIN, _profile("dead", 640, 360, still=False, stream=False)), "dead", "rtsp", "main"),
+        # RTSP prefers profiles with a stream, snapshots those with a snapshot URI.
+        ((_profile("s", 640, 360, stream=False), MAIN), "auto", FRAME_SOURCE_RTSP, "main"),
+        ((_profile("r", 640, 360, still=False), MAIN), "auto", FRAME_SOURCE_SNAPSHOT, "main"),
+        # Only streams: snapshots fall back to them.
+        ((_profile("r", 640, 360, still=False),), "auto", FRAME_SOURCE_SNAPSHOT, "r"),
+        ((_profile("none", 640, 360, still=False, stream=False),), "auto", "rtsp", None),
+    ],
+)
+def test_detection_profile_choice(
+    profiles: tuple[VideoProfile, ...], wanted: str, source: str, expected: str | None
+) -> None:
+    """Which profile detection reads, for the option and the frame source."""
+    chosen = detection_profile(profiles, wanted, source)
+    assert (chosen.token if chosen else None) == expected
+
+
+async def test_fallback_source_without_stream_or_working_stream() -> None:
+    """Snapshots that are no picture: without a stream, or with one that fails too, the
+    snapshot's own error stands (the frame is skipped and counted by the coordinator)."""
+
+    async def login_page() -> bytes:
+        raise NotAnImage("127.0.0.1: the snapshot is text/html")
+
+    alone = FallbackSource(SnapshotSource(login_page), None, "Cam")
+    with pytest.raises(NotAnImage):
+        await alone.async_get_frame()
+    assert alone.name == "snapshot"
+    dead = RtspSource(lambda: "rtsp://127.0.0.1:9/none", "Cam", RtspSettings(retry_min=0.05))
+    both = FallbackSource(SnapshotSource(login_page), dead, "Cam")
+    try:
+        with pytest.raises(NotAnImage):
+            await both.async_get_frame()
+        assert both.name == "snapshot"
+    finally:
+        await dead.async_close()
+
+
+async def test_sessions_of_profiles_without_stream() -> None:
+    """A profile without a stream URI has no session and no stream still."""
+    camera = OnvifCamera("127.0.0.1", 9, "admin", "pw")
+    sessions = StreamSessions(camera, "Cam")
+    no_stream = _profile("still", 640, 360, stream=False)
+    assert sessions.session(no_stream) is None
+    assert await sessions.async_still(no_stream) is None
+    assert sessions.session(SUB) is sessions.session(SUB)
+    await sessions.async_close()
+    await camera.async_close()
+
+
+@needs_detector_venv
+async def test_html_snapshots_switch_detection_to_the_stream_and_stills_share_it(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    onvif_sim: OnvifSimulator,
+    rtsp_sim: RtspServer,
+    server: DetectorServer,
+    tmp_path: Path,
+) -> None:
+    """Snapshots turn into a login page: detection continues from the stream (the same session
+    then serves the camera entity's still of that profile)."""
+    await add(hass, server_entry(server.url))
+    camera = await add(hass, camera_entry(onvif_sim, **{CONF_DETECTION_PROFILE: "profile_main"}))
+    detection = camera.runtime_data.detection
+    assert detection is not None
+    assert detection.frames.name == "snapshot"
+    await frames(hass, freezer, 1)
+    login = tmp_path / "login.jpg"
+    login.write_bytes(_HTML)
+    onvif_sim.config.images = [login]
+    await frames(hass, freezer, 2)
+    assert detection.frames.name == "rtsp"
+    assert detection.data.frames_invalid == 0
+    person = entity_id(hass, onvif_sim, "binary_sensor", "person")
+    assert state(hass, person).state == STATE_ON  # bus.jpg's man, now from the stream
+    entity = entity_id(hass, onvif_sim, "camera", "camera_profile_main")
+    image = await async_get_image(hass, entity)
+    assert _size(image.content) == (1920, 1080)
+    assert rtsp_sim.plays == 1  # the still came from detection's open session

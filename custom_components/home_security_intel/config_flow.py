@@ -79,9 +79,9 @@ from .const import (
     CONF_USERNAME,
     CONF_ZONES,
     DEFAULT_FRAME_SOURCE,
-    DETECTION_PROFILE_AUTO,
     DEFAULT_PORT,
     DEFAULT_SERVER_URL,
+    DETECTION_PROFILE_AUTO,
     DETECTOR_AUTO,
     DETECTOR_KIND_LOCAL,
     DETECTOR_KIND_SERVER,
@@ -985,8 +985,13 @@ def _detection_schema(profiles: Sequence[VideoProfile]) -> probatio.Schema:
             probatio.Optional(CONF_DETECTION_PROFILE): SelectSelector(
                 SelectSelectorConfig(
                     options=[
-                        SelectOptionDict(value=DETECTION_PROFILE_AUTO, label=DETECTION_PROFILE_AUTO),
-                        *(SelectOptionDict(value=p.token, label=profile_label(p)) for p in profiles),
+                        SelectOptionDict(
+                            value=DETECTION_PROFILE_AUTO, label=DETECTION_PROFILE_AUTO
+                        ),
+                        *(
+                            SelectOptionDict(value=p.token, label=profile_label(p))
+                            for p in profiles
+                        ),
                     ],
                     mode=SelectSelectorMode.DROPDOWN,
                     translation_key=CONF_DETECTION_PROFILE,

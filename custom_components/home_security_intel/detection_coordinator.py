@@ -65,10 +65,10 @@ from .detection.model import (
     InvalidImage,
 )
 from .detector_hub import DetectorHub, DetectorUnavailable
+from .frame_sources import StreamSessions, build_frame_source
 from .onvif import NotAnImage, OnvifError, VideoProfile
 from .pipeline.draw import AnnotatedBox, annotate
 from .pipeline.filters import FilterConfig, Zone, parse_masks, parse_zones
-from .frame_sources import StreamSessions, build_frame_source
 from .pipeline.frames import FrameSource, SnapshotSource
 from .pipeline.rtsp import RtspError
 from .pipeline.state import DetectionPipeline, FrameOutcome, ObjectEvent

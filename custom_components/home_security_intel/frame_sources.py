@@ -44,10 +44,9 @@ def detection_profile(
     usable = (streams or stills) if frame_source == FRAME_SOURCE_RTSP else (stills or streams)
     if not usable:
         return None
-    if wanted != DETECTION_PROFILE_AUTO:
-        if chosen := next((p for p in profiles if p.token == wanted), None):
-            if chosen.stream_uri or chosen.snapshot_uri:
-                return chosen
+    chosen = next((p for p in profiles if p.token == wanted), None)
+    if chosen is not None and (chosen.stream_uri or chosen.snapshot_uri):
+        return chosen
     big_enough = [p for p in usable if max(p.width, p.height) >= input_size]
     if big_enough:
         return min(big_enough, key=_pixels)
@@ -128,7 +127,7 @@ class FallbackSource:
         return "rtsp" if self._on_stream else "snapshot"
 
     async def async_get_frame(self) -> bytes:
-        """One frame from the source in use; switches to the stream when snapshots are no pictures."""
+        """A frame from the source in use; switches to the stream when snapshots are no pictures."""
         if self._on_stream or self._snapshot is None:
             assert self._stream is not None
             return await self._stream.async_get_frame()

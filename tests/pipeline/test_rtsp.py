@@ -211,13 +211,17 @@ async def test_wrong_credentials_give_a_clear_error_without_them(
 ) -> None:
     """A refused password says so; neither password appears in errors, logs or repr."""
     caplog.set_level(logging.DEBUG)
-    av.logging.set_level(av.logging.DEBUG)  # FFmpeg's own lines too, as Home Assistant's stream does
+    av.logging.set_level(
+        av.logging.DEBUG
+    )  # FFmpeg's own lines too, as Home Assistant's stream does
     wrong = "wr0ng-Secret-9"
     source = _source(server, password=wrong)
     try:
         with pytest.raises(RtspAuthError) as failed:
             await source.async_get_frame()
-        assert str(failed.value) == "Front door: the camera refused the stream's username or password"
+        assert (
+            str(failed.value) == "Front door: the camera refused the stream's username or password"
+        )
         assert failed.value.__cause__ is None
         assert server.auth_failures >= 1
         good = _source(server)
@@ -264,3 +268,79 @@ async def test_no_uri_is_a_clear_error() -> None:
             await source.async_get_frame()
     finally:
         await source.async_close()
+
+
+async def test_unknown_path_is_a_clear_error(server: RtspServer) -> None:
+    """A stream URI the camera does not serve (404) says so."""
+    port = server.port
+    source = RtspSource(lambda: f"rtsp://127.0.0.1:{port}/nope", "Shed", FAST)
+    server.auth = "none"
+    try:
+        with pytest.raises(RtspUnavailable, match=r"Shed: the camera has no stream at this address"):
+            await source.async_get_frame()
+    finally:
+        await source.async_close()
+
+
+@pytest.fixture
+async def silent_port() -> AsyncIterator[int]:
+    """A TCP port that accepts connections and never answers (a hung camera)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    silent = await asyncio.start_server(accept, "127.0.0.1", 0)
+    try:
+        yield silent.sockets[0].getsockname()[1]
+    finally:
+        for writer in held:
+            writer.close()
+        silent.close()
+        await silent.wait_closed()
+
+
+async def test_a_silent_camera_times_out_and_close_wakes_waiters(silent_port: int) -> None:
+    """No answer: the request gives up after frame_timeout; closing fails a waiting request."""
+    settings = RtspSettings(open_timeout=2.0, read_timeout=2.0, frame_timeout=0.3, retry_min=0.05)
+    source = RtspSource(lambda: f"rtsp://127.0.0.1:{silent_port}/live", "Attic", settings)
+    try:
+        with pytest.raises(RtspUnavailable, match="Attic: no frame from the stream in"):
+            await source.async_get_frame()
+    finally:
+        await source.async_close()
+    waiting = RtspSource(
+        lambda: f"rtsp://127.0.0.1:{silent_port}/live",
+        "Attic",
+        RtspSettings(open_timeout=2.0, read_timeout=2.0, frame_timeout=60.0),
+    )
+    request = asyncio.create_task(waiting.async_get_frame())
+    for _ in range(100):
+        if waiting._waiters:
+            break
+        await asyncio.sleep(0.01)
+    await waiting.async_close()
+    with pytest.raises(RtspUnavailable, match="Attic: the stream was closed"):
+        await request
+    assert not _rtsp_threads()
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (TimeoutError(), "Cam: the stream timed out"),
+        (OSError(113, "No route to host"), "Cam: stream error: No route to host"),
+        (ValueError("rtsp://u:secret@h/"), "Cam: stream error: ValueError"),
+        (
+            av.error.InvalidDataError(-1094995529, "Invalid data", "rtsp://u:secret@h/"),
+            "Cam: stream error: Invalid data",
+        ),
+    ],
+)
+def test_errors_are_translated_without_the_url(error: BaseException, message: str) -> None:
+    """PyAV's errors quote the URL (credentials included); the translated ones do not."""
+    from custom_components.home_security_intel.pipeline.rtsp import _translate
+
+    translated = _translate(error, "Cam")
+    assert str(translated) == message
+    assert "secret" not in repr(translated)

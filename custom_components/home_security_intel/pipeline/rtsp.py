@@ -61,7 +61,7 @@ class RtspAuthError(RtspError):
     """The camera refused the username or password for its stream."""
 
 
-class RtspUnavailable(RtspError):
+class RtspUnavailable(RtspError):  # noqa: N818 - names the state, as the ONVIF errors do
     """The stream could not be opened or read, or sent no frame in time."""
 
 
@@ -114,7 +114,8 @@ def _translate(err: BaseException, label: str) -> RtspError:
 def encode_jpeg(frame: VideoFrame, quality: int = JPEG_QUALITY) -> bytes:
     """A decoded picture as JPEG bytes (blocking: run it in an executor)."""
     out = io.BytesIO()
-    frame.to_image().save(out, format="JPEG", quality=quality)
+    image = frame.to_image()  # type: ignore[no-untyped-call]  # PyAV's stub leaves it untyped
+    image.save(out, format="JPEG", quality=quality)
     return out.getvalue()
 
 
@@ -186,24 +187,27 @@ class RtspSource:
         if self._last_request is not None:
             self._request_gap = now - self._last_request
         self._last_request = now
+        waiter: asyncio.Future[None] | None = None
         with self._lock:
             frame, at, seq = self._frame, self._frame_at, self._frame_seq
             if frame is None or now - at > self.settings.stale_after:
                 if self._error is not None and not self._connected:
                     raise _copy(self._error)
                 assert self._loop is not None
-                waiter: asyncio.Future[None] | None = self._loop.create_future()
+                waiter = self._loop.create_future()
                 self._waiters.append(waiter)
-            else:
-                waiter = None
         if waiter is not None:
             try:
                 async with asyncio.timeout(self.settings.frame_timeout):
                     await waiter
             except TimeoutError:
-                raise _copy(self._error) if self._error else RtspUnavailable(
-                    f"{self.label}: no frame from the stream in "
-                    f"{self.settings.frame_timeout:.0f} s"
+                raise (
+                    _copy(self._error)
+                    if self._error
+                    else RtspUnavailable(
+                        f"{self.label}: no frame from the stream in "
+                        f"{self.settings.frame_timeout:.0f} s"
+                    )
                 ) from None
             finally:
                 with self._lock:
@@ -211,23 +215,25 @@ class RtspSource:
                         self._waiters.remove(waiter)
             with self._lock:
                 frame, seq = self._frame, self._frame_seq
-            assert frame is not None
+        if frame is None:  # closed while waiting
+            raise RtspUnavailable(f"{self.label}: the stream was closed")
+        picture: VideoFrame = frame
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self._encode, frame, seq)
+        return await loop.run_in_executor(None, self._encode, picture, seq)
 
     async def async_close(self) -> None:
         """End the session and wait for the reader thread; the source may start again later."""
         self._stop.set()
+        with self._lock:
+            waiters, self._waiters = self._waiters, []
+        # Waiting requests learn first; whatever the reader hits while stopping is not news.
+        _resolve(waiters, RtspUnavailable(f"{self.label}: the stream was closed"))
         thread, self._thread = self._thread, None
         if thread is not None:
             await asyncio.get_running_loop().run_in_executor(None, thread.join)
         with self._lock:
-            waiters, self._waiters = self._waiters, []
             self._frame = None
             self._connected = False
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_exception(RtspUnavailable(f"{self.label}: the stream was closed"))
 
     def _encode(self, frame: VideoFrame, seq: int) -> bytes:
         # The image entity and detection may ask for the same picture: encoded once.
@@ -257,6 +263,8 @@ class RtspSource:
             try:
                 delivered = self._session()
             except Exception as err:  # noqa: BLE001 - PyAV raises many types; all end the session
+                if self._stop.is_set():
+                    break
                 error = _translate(err, self.label)
                 if not isinstance(self._error, type(error)) or str(self._error) != str(error):
                     _LOGGER.warning("%s (retrying in %g s)", error, delay)

@@ -6,8 +6,9 @@ integration ask for; UDP is answered 461), HTTP Digest authentication with the c
 credentials as cameras do it. The pictures are the scene's (see scene.py): what the snapshot URI
 shows at a moment, the stream shows at the same moment, so detection over RTSP sees the person
 during the same seconds of the loop. Frames are encoded with libx264 from PyAV (the same FFmpeg
-build the client decodes with), only while somebody watches a path (without a scene: the first sample picture), at the profile's resolution
-and at most ``max_fps`` frames a second, one keyframe every two seconds as the profile reports.
+build the client decodes with), only while somebody watches a path (without a scene: the first
+sample picture), at the profile's resolution and at most ``max_fps`` frames a second, one
+keyframe every two seconds as the profile reports.
 
 Written here rather than borrowed (GStreamer's RTSP server, mediamtx) so the tests need nothing
 but the Python packages the integration already requires, and so a test can restart the server,
@@ -48,11 +49,8 @@ _QUEUE_FRAMES = 30
 
 def _nal_units(data: bytes) -> list[bytes]:
     """Split an Annex B byte stream (start codes) into NAL units."""
-    units: list[bytes] = []
-    for chunk in data.replace(b"\x00\x00\x00\x01", b"\x00\x00\x01").split(b"\x00\x00\x01"):
-        if chunk:
-            units.append(chunk.rstrip(b"\x00") if chunk.endswith(b"\x00\x00") else chunk)
-    return units
+    chunks = data.replace(b"\x00\x00\x00\x01", b"\x00\x00\x01").split(b"\x00\x00\x01")
+    return [c.rstrip(b"\x00") if c.endswith(b"\x00\x00") else c for c in chunks if c]
 
 
 def rtp_packets(units: list[bytes], timestamp: int, seq: int, ssrc: int) -> list[bytes]:
@@ -66,9 +64,7 @@ def rtp_packets(units: list[bytes], timestamp: int, seq: int, ssrc: int) -> list
         indicator = (header & 0xE0) | 28
         for start in range(0, len(body), _MAX_PAYLOAD):
             piece = body[start : start + _MAX_PAYLOAD]
-            flags = (0x80 if start == 0 else 0) | (
-                0x40 if start + _MAX_PAYLOAD >= len(body) else 0
-            )
+            flags = (0x80 if start == 0 else 0) | (0x40 if start + _MAX_PAYLOAD >= len(body) else 0)
             payloads.append(bytes((indicator, flags | (header & 0x1F))) + piece)
     packets = []
     for index, payload in enumerate(payloads):
@@ -140,7 +136,7 @@ class _Channel:
                 encoder.options = {
                     "preset": "ultrafast",
                     "tune": "zerolatency",
-                    "x264-params": "repeat-headers=1:keyint=%d" % (self.fps * 2),
+                    "x264-params": f"repeat-headers=1:keyint={self.fps * 2}",
                 }
                 encoder.open()
                 self._encoder = encoder
