@@ -276,7 +276,9 @@ async def test_unknown_path_is_a_clear_error(server: RtspServer) -> None:
     source = RtspSource(lambda: f"rtsp://127.0.0.1:{port}/nope", "Shed", FAST)
     server.auth = "none"
     try:
-        with pytest.raises(RtspUnavailable, match=r"Shed: the camera has no stream at this address"):
+        with pytest.raises(
+            RtspUnavailable, match=r"Shed: the camera has no stream at this address"
+        ):
             await source.async_get_frame()
     finally:
         await source.async_close()
