@@ -23,6 +23,7 @@ from homeassistant.components.camera import async_get_image
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from PIL import Image
 import pytest
 
@@ -381,3 +382,19 @@ async def test_html_snapshots_switch_detection_to_the_stream_and_stills_share_it
     image = await async_get_image(hass, entity)
     assert _size(image.content) == (1920, 1080)
     assert rtsp_sim.plays == 1  # the still came from detection's open session
+
+
+async def test_html_snapshots_without_a_stream_show_no_still(
+    hass: HomeAssistant, onvif_sim: OnvifSimulator, tmp_path: Path
+) -> None:
+    """A login page for a snapshot and no usable stream URI: no still (not the page)."""
+    login = tmp_path / "login.jpg"
+    login.write_bytes(_HTML)
+    onvif_sim.config.images = [login]
+    onvif_sim.hostile_stream_uri = "rtsp://192.0.2.50:554/elsewhere"
+    await add(
+        hass, camera_entry(onvif_sim, **{CONF_PROFILES: ["profile_main"], CONF_DETECTOR: "none"})
+    )
+    camera = entity_id(hass, onvif_sim, "camera", "camera_profile_main")
+    with pytest.raises(HomeAssistantError):
+        await async_get_image(hass, camera)
