@@ -295,6 +295,13 @@ class RtspSource:
         delivered = False
         try:
             stream = container.streams.video[0]
+            _LOGGER.debug(
+                "%s: RTSP session open (%s %sx%s)",
+                self.label,
+                stream.codec_context.name,
+                stream.codec_context.width,
+                stream.codec_context.height,
+            )
             skipping = False
             last_key: float | None = None
             for packet in container.demux(stream):

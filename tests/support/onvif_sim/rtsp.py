@@ -103,6 +103,7 @@ class _Channel:
     _pictures: dict[int, av.VideoFrame] = field(default_factory=dict)
     _index: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _running: threading.Lock = field(default_factory=threading.Lock)
 
     def _picture(self) -> av.VideoFrame:
         """The scene's current image at this profile's size (each distinct image converted once)."""
@@ -167,12 +168,15 @@ class _Channel:
         self.loop = asyncio.get_running_loop()
         self.watchers.add(queue)
         self._want_key.set()
-        if self._thread is None or not self._thread.is_alive():
+        with self._running:
+            # Under the lock the encoder thread decides to end: it either sees this watcher or
+            # has already cleared _thread, never neither.
             self._stop.clear()
-            self._thread = threading.Thread(
-                target=self._run, name=f"sim-rtsp-{self.profile.token}", daemon=True
-            )
-            self._thread.start()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name=f"sim-rtsp-{self.profile.token}", daemon=True
+                )
+                self._thread.start()
 
     def unwatch(self, queue: asyncio.Queue[_AccessUnit]) -> None:
         """Stop feeding ``queue``; the encoder stops with the last watcher."""
@@ -182,15 +186,20 @@ class _Channel:
 
     def stop(self) -> None:
         """Stop the encoder thread and wait for it."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        with self._running:
+            self._stop.set()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=10)
 
     def _run(self) -> None:
         interval = 1 / self.fps
         next_at = time.monotonic()
-        while not self._stop.is_set():
+        while True:
+            with self._running:
+                if self._stop.is_set():
+                    self._thread = None
+                    return
             force = self._want_key.is_set()
             self._want_key.clear()
             for unit in self._encode(force):
