@@ -35,6 +35,9 @@ from custom_components.home_security_intel.const import (
     FRAME_SOURCE_RTSP,
     FRAME_SOURCE_SNAPSHOT,
 )
+from custom_components.home_security_intel.diagnostics import (
+    async_get_config_entry_diagnostics,
+)
 from custom_components.home_security_intel.frame_sources import (
     FallbackSource,
     StreamSessions,
@@ -140,6 +143,24 @@ async def test_rtsp_frame_source_detects_the_scene_from_the_substream(
     # One session for every frame: opened once, kept open.
     assert rtsp_sim.plays == 1
     assert detection.frames.stats.opens == 1
+    # Diagnostics show the session's figures, and nothing of its URL or credentials.
+    report = await async_get_config_entry_diagnostics(hass, camera)
+    sessions = report["detection"]["rtsp_sessions"]
+    assert sessions["profile_sub"]["opens"] == 1
+    assert sessions["profile_sub"]["decoded"] >= 1
+    assert sessions["profile_sub"]["last_error"] is None
+    assert onvif_sim.config.password not in str(report)
+    assert "rtsp://" not in str(sessions)
+
+    # Detection switched off: no session stays open; switched on, the next frame reopens it.
+    switch = entity_id(hass, onvif_sim, "switch", "detection_switch")
+    await hass.services.async_call("switch", "turn_off", {"entity_id": switch}, blocking=True)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert not _rtsp_threads()
+    await hass.services.async_call("switch", "turn_on", {"entity_id": switch}, blocking=True)
+    await frames(hass, freezer, 1)
+    assert detection.frames.stats.opens == 2
+    assert len(_rtsp_threads()) == 1
 
     assert await hass.config_entries.async_unload(camera.entry_id)
     assert not _rtsp_threads()

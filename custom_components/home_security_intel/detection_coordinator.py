@@ -212,6 +212,7 @@ class DetectionCoordinator(DataUpdateCoordinator[DetectionData]):
             entry.title,
         )
         """Where frames come from: the option's source, the stream when snapshots are unusable."""
+        self._streams = streams
         self.settings = settings
         self.device_unique_id = device_unique_id
         self.pipeline = DetectionPipeline(
@@ -260,6 +261,10 @@ class DetectionCoordinator(DataUpdateCoordinator[DetectionData]):
             self._async_cancel_tick()
             self.pipeline.reset()
             self.async_set_updated_data(DetectionData())
+            # No session is kept open while nothing is analysed; the next frame reopens it.
+            self.config_entry.async_create_background_task(
+                self.hass, self._streams.async_close(), f"{DOMAIN}_close_streams"
+            )
         else:
             self.hass.async_create_task(self.async_request_refresh(), eager_start=True)
         self._async_store_option(CONF_DETECTION_ENABLED, enabled)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 import logging
-from typing import Final
+from typing import Any, Final
 
 from .const import DETECTION_PROFILE_AUTO, FRAME_SOURCE_RTSP
 from .onvif import NotAnImage, OnvifCamera, VideoProfile
@@ -97,6 +97,10 @@ class StreamSessions:
                 return await once.async_get_frame()
             finally:
                 await once.async_close()
+
+    def diagnostics(self) -> dict[str, dict[str, Any]]:
+        """Each kept-open session's counters, by profile token."""
+        return {token: session.diagnostics() for token, session in self._sessions.items()}
 
     async def async_close(self) -> None:
         """Close every session (unload, Home Assistant stopping)."""

@@ -167,6 +167,21 @@ class RtspSource:
         """Why the last open or read failed (None while the session delivers)."""
         return self._error
 
+    def diagnostics(self) -> dict[str, Any]:
+        """Counters and state for diagnostics: nothing of the URL."""
+        return {
+            "running": self.running,
+            "connected": self._connected,
+            "opens": self.stats.opens,
+            "packets": self.stats.packets,
+            "decoded": self.stats.decoded,
+            "encoded": self.stats.encoded,
+            "keyframes_only": self.stats.keyframes_only,
+            "keyframe_interval_s": self._key_interval,
+            "last_error": str(self._error) if self._error else None,
+            "retry_delays_s": list(self.retry_delays)[-5:],
+        }
+
     # --- the event loop's side -------------------------------------------------------------------
 
     def start(self) -> None:
