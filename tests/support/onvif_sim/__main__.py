@@ -9,7 +9,8 @@ The password comes from HSI_SIM_PASSWORD (or --password, which `ps` shows to eve
 `--scene demo` makes the snapshots play the demo scene (a person walks in, stays and leaves, in a
 100 s loop) instead of rotating through the sample images.
 `--rtsp-port` is where the RTSP server of the profiles' streams listens (the same pictures as the
-snapshots, H.264, digest authentication with the camera's credentials; -1 = no RTSP server).
+snapshots, H.264, digest authentication with the camera's credentials; -1 = no RTSP server; by
+default 8554, or any free port when --port is 0).
 """
 
 from __future__ import annotations
@@ -54,7 +55,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--scene", choices=sorted(SCENES), default=None, help="snapshots play this scene"
     )
     parser.add_argument(
-        "--rtsp-port", type=int, default=RTSP_PORT, help="RTSP port (0 = any free, -1 = none)"
+        "--rtsp-port",
+        type=int,
+        default=None,
+        help=f"RTSP port (default {RTSP_PORT}; 0 = any free, -1 = none)",
     )
     return parser.parse_args(argv)
 
@@ -79,9 +83,12 @@ async def serve(args: argparse.Namespace) -> None:
     simulator.clock_skew = args.clock_skew
     await simulator.start(args.host, args.port)
     rtsp: RtspServer | None = None
-    if args.rtsp_port >= 0:
+    rtsp_port = args.rtsp_port
+    if rtsp_port is None:
+        rtsp_port = 0 if args.port == 0 else RTSP_PORT
+    if rtsp_port >= 0:
         rtsp = RtspServer(config)
-        await rtsp.start(args.host, args.rtsp_port)
+        await rtsp.start(args.host, rtsp_port)
         simulator.rtsp_port = rtsp.port
     announcer: Announcer | None = None
     if args.announce:
