@@ -39,6 +39,7 @@ import pytest_socket
 from custom_components.home_security_intel import config_flow
 from custom_components.home_security_intel.const import (
     CONF_CONFIRM_THRESHOLD,
+    CONF_DETECTION_PROFILE,
     CONF_DETECTOR,
     CONF_FPS,
     CONF_FRAME_SOURCE,
@@ -55,6 +56,7 @@ from custom_components.home_security_intel.const import (
     CONF_SERIAL,
     CONF_USERNAME,
     CONF_ZONES,
+    DETECTION_PROFILE_AUTO,
     DETECTOR_AUTO,
     DETECTOR_NONE,
     DISCOVERY_TIMEOUT,
@@ -1193,6 +1195,7 @@ async def test_reconfigure_malformed_host(
 
 # What the options form shows for a camera that never changed its detection options.
 DETECTION_DEFAULTS: dict[str, Any] = {
+    CONF_DETECTION_PROFILE: DETECTION_PROFILE_AUTO,
     CONF_FPS: 1.0,
     CONF_GROUPS: ["person", "vehicle", "animal"],
     CONF_MIN_SCORE: 0.5,
@@ -1355,6 +1358,7 @@ async def test_options_are_stored_flat_and_merged(
         setup_integration, options={**setup_integration.options, "future_option": 7}
     )
     detection = {
+        CONF_DETECTION_PROFILE: "profile_sub",
         CONF_FPS: 2.5,
         CONF_GROUPS: ["person", "vehicle"],
         CONF_MIN_SCORE: 0.4,

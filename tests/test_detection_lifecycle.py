@@ -405,8 +405,10 @@ async def test_refused_key_starts_reauthentication(
 async def test_camera_without_snapshots_has_no_detection(
     hass: HomeAssistant, onvif_sim: OnvifSimulator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A camera whose snapshot URI is refused cannot be analysed: no detection entities."""
+    """A camera whose snapshot and stream URIs are both refused cannot be analysed: no detection
+    entities. (Without a snapshot URI alone, frames come from the stream: tests/test_rtsp.py.)"""
     onvif_sim.hostile_snapshot_uri = f"http://localhost:{onvif_sim.port}/snapshot/profile_main.jpg"
+    onvif_sim.hostile_stream_uri = "rtsp://192.0.2.50:554/elsewhere"
     camera = await add(hass, camera_entry(onvif_sim))
     assert camera.runtime_data.detection is None
     registry = er.async_get(hass)
@@ -414,7 +416,7 @@ async def test_camera_without_snapshots_has_no_detection(
         registry.async_get_entity_id("binary_sensor", DOMAIN, camera_unique_id(onvif_sim, "person"))
         is None
     )
-    assert "offers no snapshot URI" in caplog.text
+    assert "offers neither a snapshot nor a stream URI" in caplog.text
 
 
 async def test_camera_snapshots_failing(

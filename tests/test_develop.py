@@ -4,7 +4,9 @@ Drives the same REST API the frontend uses: onboarding, the config flow (the det
 develop starts, then the camera: scan, manual address, wrong then right password), the camera
 entity and its image, and then detection for real: the demo scene's person turns the person
 occupancy sensor on, fires one detection event and triggers an automation, and leaving turns it
-off. Slow (Home Assistant starts for real and the scene plays in real time), so there is one test.
+off; then the frame source is switched to RTSP in the options and the next visit is detected
+from the camera's RTSP substream. Slow (Home Assistant starts for real and the scene plays in
+real time), so there is one test.
 """
 
 from __future__ import annotations
@@ -70,11 +72,13 @@ def develop(socket_enabled: None, tmp_path: Path) -> Iterator[HomeAssistantApi]:
     """scripts/develop on free ports in a temporary folder; stopped with its whole process group."""
     folder = tmp_path
     ha_port, camera_port, detector_port = _free_port(), _free_port(), _free_port()
+    rtsp_port = _free_port()
     env = {
         **os.environ,
         "HSI_DEVELOP_DIR": str(folder),
         "HSI_HA_PORT": str(ha_port),
         "HSI_CAMERA_PORT": str(camera_port),
+        "HSI_CAMERA_RTSP_PORT": str(rtsp_port),
         "HSI_DETECTOR_PORT": str(detector_port),
         "HSI_CAMERA_PASSWORD": PASSWORD,
     }
@@ -239,6 +243,38 @@ def test_develop_onboards_the_demo_camera(develop: HomeAssistantApi) -> None:
     # The person leaves: off after the off delay, and that visit fired one event only.
     _wait_for(api, "binary_sensor.simcam_4k_person", "off", 90)
     assert _state(api, "event.simcam_4k_detection")["attributes"]["object_id"] == first_object
+
+    # Options -> Frame source "RTSP video stream": the next visit is seen from the stream.
+    entry_id = flow["result"]["entry_id"]
+    options = api.call("POST", "/api/config/config_entries/options/flow", {"handler": entry_id})
+    assert options["step_id"] == "init"
+    options = api.call(
+        "POST",
+        f"/api/config/config_entries/options/flow/{options['flow_id']}",
+        {
+            "detector": "auto",
+            "frame_source": "rtsp",
+            "profiles": ["profile_main"],
+            "detection": {
+                "detection_profile": "auto",
+                "fps": 1.0,
+                "groups": ["person", "vehicle", "animal"],
+                "min_score": 0.5,
+                "confirm_threshold": 0.7,
+                "min_area": 0.0,
+                "max_area": 1.0,
+                "off_delay": 5.0,
+            },
+            "zones_and_masks": {},
+        },
+    )
+    assert options["type"] == "create_entry", options
+    _wait_for(api, "binary_sensor.simcam_4k_person", "on", 130)
+    log = api.log.read_text(encoding="utf-8")  # type: ignore[attr-defined]
+    opened = [line for line in log.splitlines() if "RTSP session open" in line]
+    assert opened, "detection did not open the RTSP stream"
+    assert "(SubStream)" in opened[-1]  # the substream, not the 1920x1080 main stream
+    assert "640x360" in opened[-1]
 
     # Nothing of ours went wrong in Home Assistant's log, and the password never reached it.
     log = api.log.read_text(encoding="utf-8")  # type: ignore[attr-defined]

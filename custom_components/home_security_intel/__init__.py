@@ -10,8 +10,8 @@ import logging
 import sqlite3
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
@@ -34,6 +34,7 @@ from .detection.model import DetectorError
 from .detection_coordinator import DetectionCoordinator, DetectionSettings
 from .detector_hub import DetectorHub, async_build_detector
 from .entity import camera_device_id, camera_device_info, detector_device_info
+from .frame_sources import StreamSessions, detection_profile
 from .issues import (
     async_delete_detector_issues,
     async_delete_unsafe_uri_issues,
@@ -162,10 +163,13 @@ async def _async_setup_camera(hass: HomeAssistant, entry: HsiConfigEntry) -> boo
         await coordinator.async_config_entry_first_refresh()
         dr.async_get(hass).async_get_or_create(
             config_entry_id=entry.entry_id,
-            **camera_device_info(entry.title, info, camera_device_id(entry, info)),
+            **camera_device_info(entry, info),
         )
         async_sync_unsafe_uri_issues(hass, entry, info)
-        entry.runtime_data = HsiData(camera=camera, info=info, coordinator=coordinator)
+        streams = StreamSessions(camera, entry.title)
+        entry.runtime_data = HsiData(
+            camera=camera, info=info, coordinator=coordinator, streams=streams
+        )
         entry.runtime_data.detection = _detection_coordinator(hass, entry, info)
         entry.runtime_data.store = store = await _async_acquire_store(hass, entry)
         await hass.config_entries.async_forward_entry_setups(entry, CAMERA_PLATFORMS)
@@ -178,6 +182,14 @@ async def _async_setup_camera(hass: HomeAssistant, entry: HsiConfigEntry) -> boo
     # Keep the health check running even when every entity of the camera is disabled: the
     # coordinator only schedules refreshes while it has listeners.
     entry.async_on_unload(coordinator.async_add_listener(lambda: None))
+
+    async def _async_close_streams(_event: Event) -> None:
+        # Home Assistant stopping does not unload entries: the reader threads end here.
+        await streams.async_close()
+
+    entry.async_on_unload(
+        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_close_streams)
+    )
     if (detection := entry.runtime_data.detection) is not None:
         # Frames start now, whether or not an entity listens (a detector may still be loading);
         # a camera whose detection is switched off takes none until it is switched on.
@@ -209,15 +221,21 @@ def _detection_coordinator(
     hass: HomeAssistant, entry: HsiConfigEntry, info: CameraInfo
 ) -> DetectionCoordinator | None:
     """The camera's detection loop, or None when its options name no detector or no profile
-    with a snapshot URI exists."""
+    has a snapshot or stream URI (a profile without a snapshot URI is read from its stream)."""
     settings = DetectionSettings.from_options(entry.options)
     if settings.detector == DETECTOR_NONE:
         return None
-    profile = next((p for p in info.profiles if p.snapshot_uri), None)
+    profile = detection_profile(info.profiles, settings.profile, settings.frame_source)
     if profile is None:
-        _LOGGER.warning("%s offers no snapshot URI: detection is not possible", entry.title)
+        _LOGGER.warning(
+            "%s offers neither a snapshot nor a stream URI: detection is not possible",
+            entry.title,
+        )
         return None
-    return DetectionCoordinator(hass, entry, profile, settings, camera_device_id(entry, info))
+    _LOGGER.debug("%s: detection reads profile %s", entry.title, profile.name)
+    return DetectionCoordinator(
+        hass, entry, profile, settings, camera_device_id(entry, info), entry.runtime_data.streams
+    )
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
@@ -233,6 +251,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
         data: HsiData = entry.runtime_data
         if data.detection is not None:
             await data.detection.async_shutdown()
+        await data.streams.async_close()
         await data.camera.async_close()
         if data.store is not None:
             await async_release_store(hass)

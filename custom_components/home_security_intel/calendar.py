@@ -18,7 +18,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from .data import HsiConfigEntry
-from .entity import camera_device_info, entity_unique_id
+from .entity import camera_device_id, camera_device_info, entity_unique_id
 from .intelligence.model import SecurityEvent
 from .store import HsiStore
 from .store.database import MAX_PAGE
@@ -56,14 +56,14 @@ async def async_setup_entry(
     """A camera's security event calendar."""
     data = entry.runtime_data
     assert data.store is not None  # a loaded camera always holds the store
-    device_uid = data.info.identity.unique_id
+    device_uid = camera_device_id(entry, data.info)
     async_add_entities(
         [
             SecurityEventCalendar(
                 data.store,
                 entry.entry_id,
                 entity_unique_id(device_uid, "security_events"),
-                camera_device_info(entry.title, data.info),
+                camera_device_info(entry, data.info),
             )
         ]
     )

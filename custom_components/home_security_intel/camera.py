@@ -1,4 +1,5 @@
-"""Camera entities: one per selected ONVIF media profile, stills from the ONVIF snapshot URI."""
+"""Camera entities: one per selected ONVIF media profile, stills from the ONVIF snapshot URI
+(or, for a profile without a usable one, a frame from its RTSP stream)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from .const import CONF_PROFILES, DOMAIN
 from .coordinator import CameraCoordinator
 from .data import HsiConfigEntry
 from .entity import HsiEntity, entity_unique_id
-from .onvif import OnvifError, VideoProfile
+from .onvif import NotAnImage, OnvifError, VideoProfile
+from .pipeline.rtsp import RtspError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -98,12 +100,21 @@ class HsiCameraEntity(HsiEntity, Camera):
     async def async_camera_image(
         self, width: int | None = None, height: int | None = None
     ) -> bytes | None:
-        """Return a JPEG from the profile's snapshot URI, or None when there is none to be had."""
-        if self._profile.snapshot_uri is None:
-            return None
+        """Return a JPEG from the profile's snapshot URI, or None when there is none to be had.
+
+        A profile without a snapshot URI, or whose snapshot URI answers with something that is
+        not a picture (a login page), shows a frame from its stream instead."""
         try:
-            image = await self.coordinator.camera.async_get_snapshot(self._profile)
-        except OnvifError as err:
+            if self._profile.snapshot_uri is None:
+                image = await self._async_stream_still()
+            else:
+                try:
+                    image = await self.coordinator.camera.async_get_snapshot(self._profile)
+                except NotAnImage:
+                    if self._profile.stream_uri is None:
+                        raise
+                    image = await self._async_stream_still()
+        except (OnvifError, RtspError) as err:
             if not self._snapshot_failing:
                 self._snapshot_failing = True
                 _LOGGER.warning(
@@ -121,6 +132,9 @@ class HsiCameraEntity(HsiEntity, Camera):
                 self._profile.name,
             )
         return image
+
+    async def _async_stream_still(self) -> bytes | None:
+        return await self.coordinator.config_entry.runtime_data.streams.async_still(self._profile)
 
     @override
     async def stream_source(self) -> str | None:

@@ -13,7 +13,7 @@ frame source, the camera entities, the detector and everything detection does.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 import ipaddress
 import logging
 from pathlib import Path
@@ -58,6 +58,7 @@ from .const import (
     CONF_API,
     CONF_API_KEY,
     CONF_CONFIRM_THRESHOLD,
+    CONF_DETECTION_PROFILE,
     CONF_DETECTOR,
     CONF_DETECTOR_KIND,
     CONF_ENGINE,
@@ -83,6 +84,7 @@ from .const import (
     DEFAULT_FRAME_SOURCE,
     DEFAULT_PORT,
     DEFAULT_SERVER_URL,
+    DETECTION_PROFILE_AUTO,
     DETECTOR_AUTO,
     DETECTOR_KIND_LOCAL,
     DETECTOR_KIND_SERVER,
@@ -1138,6 +1140,7 @@ SECTION_ZONES = "zones_and_masks"
 # Fields of each section, as stored (flat) in the entry's options.
 _SECTION_FIELDS = {
     SECTION_DETECTION: (
+        CONF_DETECTION_PROFILE,
         CONF_FPS,
         CONF_GROUPS,
         CONF_MIN_SCORE,
@@ -1157,9 +1160,24 @@ def _number(minimum: float, maximum: float, step: float, unit: str | None = None
     return NumberSelector(config)
 
 
-def _detection_schema() -> probatio.Schema:
+def _detection_schema(profiles: Sequence[VideoProfile]) -> probatio.Schema:
     return probatio.Schema(
         {
+            probatio.Optional(CONF_DETECTION_PROFILE): SelectSelector(
+                SelectSelectorConfig(
+                    options=[
+                        SelectOptionDict(
+                            value=DETECTION_PROFILE_AUTO, label=DETECTION_PROFILE_AUTO
+                        ),
+                        *(
+                            SelectOptionDict(value=p.token, label=profile_label(p))
+                            for p in profiles
+                        ),
+                    ],
+                    mode=SelectSelectorMode.DROPDOWN,
+                    translation_key=CONF_DETECTION_PROFILE,
+                )
+            ),
             probatio.Required(CONF_FPS): _number(0.1, 10, 0.1, "fps"),
             probatio.Required(CONF_GROUPS): SelectSelector(
                 SelectSelectorConfig(
@@ -1283,12 +1301,13 @@ class HsiOptionsFlow(OptionsFlowWithReload):
                     )
                 ),
                 probatio.Required(SECTION_DETECTION): section(
-                    _detection_schema(), {"collapsed": False}
+                    _detection_schema(profiles), {"collapsed": False}
                 ),
                 probatio.Required(SECTION_ZONES): section(_zones_schema(), {"collapsed": True}),
             }
         )
         defaults: dict[str, Any] = {
+            CONF_DETECTION_PROFILE: DETECTION_PROFILE_AUTO,
             CONF_FPS: settings.fps,
             CONF_GROUPS: list(settings.groups),
             CONF_MIN_SCORE: settings.min_score,
@@ -1306,6 +1325,9 @@ class HsiOptionsFlow(OptionsFlowWithReload):
         }
         for name, fields in _SECTION_FIELDS.items():
             suggested[name] = {key: current.get(key, defaults[key]) for key in fields}
+        if suggested[SECTION_DETECTION][CONF_DETECTION_PROFILE] not in offered:
+            # "auto", or a profile the camera no longer has: auto stands in for the latter.
+            suggested[SECTION_DETECTION][CONF_DETECTION_PROFILE] = DETECTION_PROFILE_AUTO
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(schema, suggested),

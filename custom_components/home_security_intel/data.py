@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from homeassistant.config_entries import ConfigEntry
 
 from .const import CONF_ENTRY_TYPE, ENTRY_TYPE_DETECTOR
+from .frame_sources import StreamSessions
 from .onvif import CameraInfo, OnvifCamera
 
 if TYPE_CHECKING:
@@ -24,6 +25,8 @@ class HsiData:
     camera: OnvifCamera
     info: CameraInfo
     coordinator: CameraCoordinator
+    streams: StreamSessions
+    """The camera's RTSP sessions (detection over RTSP, stills of profiles without snapshots)."""
     detection: DetectionCoordinator | None = None
     """None when the camera's options say it has no detector."""
     store: HsiStore | None = None

@@ -34,8 +34,10 @@ from homeassistant.util import dt as dt_util
 from .const import (
     CONF_CONFIRM_THRESHOLD,
     CONF_DETECTION_ENABLED,
+    CONF_DETECTION_PROFILE,
     CONF_DETECTOR,
     CONF_FPS,
+    CONF_FRAME_SOURCE,
     CONF_GROUPS,
     CONF_MASKS,
     CONF_MAX_AREA,
@@ -45,10 +47,12 @@ from .const import (
     CONF_ZONES,
     DEFAULT_CONFIRM_THRESHOLD,
     DEFAULT_FPS,
+    DEFAULT_FRAME_SOURCE,
     DEFAULT_MAX_AREA,
     DEFAULT_MIN_AREA,
     DEFAULT_MIN_SCORE,
     DEFAULT_OFF_DELAY_S,
+    DETECTION_PROFILE_AUTO,
     DETECTOR_AUTO,
     DOMAIN,
 )
@@ -61,10 +65,12 @@ from .detection.model import (
     InvalidImage,
 )
 from .detector_hub import DetectorHub, DetectorUnavailable
+from .frame_sources import StreamSessions, build_frame_source
 from .onvif import NotAnImage, OnvifError, VideoProfile
 from .pipeline.draw import AnnotatedBox, annotate
 from .pipeline.filters import FilterConfig, Zone, parse_masks, parse_zones
 from .pipeline.frames import FrameSource, SnapshotSource
+from .pipeline.rtsp import RtspError
 from .pipeline.state import DetectionPipeline, FrameOutcome, ObjectEvent
 from .pipeline.tracker import TrackerConfig
 
@@ -89,6 +95,9 @@ class DetectionSettings:
     zones: tuple[Zone, ...] = ()
     masks: tuple[tuple[tuple[float, float], ...], ...] = ()
     off_delay: float = DEFAULT_OFF_DELAY_S
+    frame_source: str = DEFAULT_FRAME_SOURCE
+    profile: str = DETECTION_PROFILE_AUTO
+    """The media profile detection reads (a token), or auto: see frame_sources."""
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> DetectionSettings:
@@ -106,6 +115,8 @@ class DetectionSettings:
             zones=parse_zones(options.get(CONF_ZONES, "")),
             masks=parse_masks(options.get(CONF_MASKS, "")),
             off_delay=float(options.get(CONF_OFF_DELAY, DEFAULT_OFF_DELAY_S)),
+            frame_source=options.get(CONF_FRAME_SOURCE, DEFAULT_FRAME_SOURCE),
+            profile=options.get(CONF_DETECTION_PROFILE) or DETECTION_PROFILE_AUTO,
         )
 
     def filter_config(self) -> FilterConfig:
@@ -180,6 +191,7 @@ class DetectionCoordinator(DataUpdateCoordinator[DetectionData]):
         profile: VideoProfile,
         settings: DetectionSettings,
         device_unique_id: str,
+        streams: StreamSessions,
     ) -> None:
         """Prepare the loop; it starts with the first refresh (or never, when switched off)."""
         super().__init__(
@@ -192,8 +204,15 @@ class DetectionCoordinator(DataUpdateCoordinator[DetectionData]):
         )
         self.profile = profile
         camera = entry.runtime_data.camera
-        self.frames: FrameSource = SnapshotSource(lambda: camera.async_get_snapshot(profile))
-        """Where frames come from (the snapshot URI; RTSP and motion plug in here)."""
+        self.frames: FrameSource = build_frame_source(
+            settings.frame_source,
+            profile,
+            lambda: SnapshotSource(lambda: camera.async_get_snapshot(profile)),
+            streams,
+            entry.title,
+        )
+        """Where frames come from: the option's source, the stream when snapshots are unusable."""
+        self._streams = streams
         self.settings = settings
         self.device_unique_id = device_unique_id
         self.pipeline = DetectionPipeline(
@@ -242,6 +261,10 @@ class DetectionCoordinator(DataUpdateCoordinator[DetectionData]):
             self._async_cancel_tick()
             self.pipeline.reset()
             self.async_set_updated_data(DetectionData())
+            # No session is kept open while nothing is analysed; the next frame reopens it.
+            self.config_entry.async_create_background_task(
+                self.hass, self._streams.async_close(), f"{DOMAIN}_close_streams"
+            )
         else:
             self.hass.async_create_task(self.async_request_refresh(), eager_start=True)
         self._async_store_option(CONF_DETECTION_ENABLED, enabled)
@@ -376,7 +399,7 @@ class DetectionCoordinator(DataUpdateCoordinator[DetectionData]):
                 return self._quiet(previous, waiting=False, down=True)
             try:
                 image = await self.frames.async_get_frame()
-            except OnvifError as err:
+            except (OnvifError, RtspError) as err:
                 if isinstance(err, NotAnImage):
                     # The camera answered something that is not a picture (an HTML error
                     # page): skipped and counted like a truncated frame; the state stands.

@@ -112,6 +112,7 @@ def _detection_diagnostics(entry: HsiConfigEntry) -> dict[str, Any] | None:
         "detector": hub.entry.title if hub else None,
         "profile": detection.profile.token,
         "frame_source": detection.frames.name,
+        "rtsp_sessions": entry.runtime_data.streams.diagnostics(),
         "settings": {
             **asdict(detection.settings),
             "zones": [zone.name for zone in detection.settings.zones],

@@ -44,15 +44,12 @@ def camera_device_id(entry: ConfigEntry, info: CameraInfo) -> str:
     return entry.unique_id or info.identity.unique_id
 
 
-def camera_device_info(name: str, info: CameraInfo, device_id: str | None = None) -> DeviceInfo:
-    """Describe a camera's device; used both to register it at setup and by every entity.
-
-    ``device_id`` is camera_device_id's answer (default: the camera's own MAC, else serial).
-    """
+def camera_device_info(entry: ConfigEntry, info: CameraInfo) -> DeviceInfo:
+    """Describe a camera's device; used both to register it at setup and by every entity."""
     identity = info.identity
     device_info = DeviceInfo(
-        identifiers={(DOMAIN, device_id or identity.unique_id)},
-        name=name,
+        identifiers={(DOMAIN, camera_device_id(entry, info))},
+        name=entry.title,
         manufacturer=identity.manufacturer or MANUFACTURER_FALLBACK,
         model=identity.model or None,
         sw_version=identity.firmware_version or None,
@@ -140,9 +137,7 @@ class HsiEntity(CoordinatorEntity[CameraCoordinator]):
         """Attach the entity to its camera's coordinator and device."""
         super().__init__(coordinator)
         self._attr_unique_id = entity_unique_id(coordinator.device_unique_id, key)
-        self._attr_device_info = camera_device_info(
-            coordinator.config_entry.title, coordinator.info, coordinator.device_unique_id
-        )
+        self._attr_device_info = camera_device_info(coordinator.config_entry, coordinator.info)
 
 
 class HsiDetectionEntity(CoordinatorEntity[DetectionCoordinator]):
@@ -155,10 +150,7 @@ class HsiDetectionEntity(CoordinatorEntity[DetectionCoordinator]):
         super().__init__(coordinator)
         entry = coordinator.config_entry
         self._attr_unique_id = entity_unique_id(coordinator.device_unique_id, key)
-        info = entry.runtime_data.info
-        self._attr_device_info = camera_device_info(
-            entry.title, info, camera_device_id(entry, info)
-        )
+        self._attr_device_info = camera_device_info(entry, entry.runtime_data.info)
 
     async def async_added_to_hass(self) -> None:
         """Follow the camera's health too: availability depends on it."""

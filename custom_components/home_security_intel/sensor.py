@@ -29,6 +29,7 @@ from .entity import (
     HsiDetectionEntity,
     HsiDetectorEntity,
     async_remove_stale_entities,
+    camera_device_id,
     camera_device_info,
     entity_unique_id,
 )
@@ -237,8 +238,10 @@ class SnapshotDiskUsageSensor(SensorEntity):
         self._store = store
         self._camera_id = entry.entry_id
         info = entry.runtime_data.info
-        self._attr_unique_id = entity_unique_id(info.identity.unique_id, SNAPSHOT_DISK_USAGE.key)
-        self._attr_device_info = camera_device_info(entry.title, info)
+        self._attr_unique_id = entity_unique_id(
+            camera_device_id(entry, info), SNAPSHOT_DISK_USAGE.key
+        )
+        self._attr_device_info = camera_device_info(entry, info)
 
     async def async_update(self) -> None:
         """Walk the camera's snapshot folder (in an executor)."""

@@ -1,9 +1,9 @@
 """Where a camera's frames come from: the first stage of a frame's way through the pipeline.
 
 A frame source hands out one encoded frame (JPEG) when asked; the detection loop asks at its own
-rate and never holds more than one frame, so nothing is queued. Today frames come from the ONVIF
-snapshot URI; an RTSP source (a decoded frame from a kept-open stream) and motion-driven rates plug
-in here without the loop knowing the difference.
+rate and never holds more than one frame, so nothing is queued. Frames come from the ONVIF
+snapshot URI (``SnapshotSource``, here) or from a kept-open RTSP session (``RtspSource`` in
+rtsp.py); the loop does not know the difference.
 """
 
 from __future__ import annotations

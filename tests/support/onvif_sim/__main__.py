@@ -8,6 +8,9 @@ The password comes from HSI_SIM_PASSWORD (or --password, which `ps` shows to eve
 `--announce` also publishes it by WS-Discovery so ONVIF discovery (e.g. Home Assistant's) finds it.
 `--scene demo` makes the snapshots play the demo scene (a person walks in, stays and leaves, in a
 100 s loop) instead of rotating through the sample images.
+`--rtsp-port` is where the RTSP server of the profiles' streams listens (the same pictures as the
+snapshots, H.264, digest authentication with the camera's credentials; -1 = no RTSP server; by
+default 8554, or any free port when --port is 0).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import time
 
 from .announce import Announcer
 from .config import SimConfig
+from .media import RTSP_PORT
+from .rtsp import RtspServer
 from .scene import SCENES
 from .server import OnvifSimulator
 
@@ -49,6 +54,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--scene", choices=sorted(SCENES), default=None, help="snapshots play this scene"
     )
+    parser.add_argument(
+        "--rtsp-port",
+        type=int,
+        default=None,
+        help=f"RTSP port (default {RTSP_PORT}; 0 = any free, -1 = none)",
+    )
     return parser.parse_args(argv)
 
 
@@ -71,6 +82,14 @@ async def serve(args: argparse.Namespace) -> None:
     simulator = OnvifSimulator(config)
     simulator.clock_skew = args.clock_skew
     await simulator.start(args.host, args.port)
+    rtsp: RtspServer | None = None
+    rtsp_port = args.rtsp_port
+    if rtsp_port is None:
+        rtsp_port = 0 if args.port == 0 else RTSP_PORT
+    if rtsp_port >= 0:
+        rtsp = RtspServer(config)
+        await rtsp.start(args.host, rtsp_port)
+        simulator.rtsp_port = rtsp.port
     announcer: Announcer | None = None
     if args.announce:
         announcer = Announcer(simulator)
@@ -81,7 +100,8 @@ async def serve(args: argparse.Namespace) -> None:
         f"username={config.username} "
         f"device_service={simulator.url}/onvif/device_service "
         f"announce={'yes' if announcer else 'no'} "
-        f"scene={args.scene or 'none'}",
+        f"scene={args.scene or 'none'} "
+        f"rtsp={rtsp.url + '/' + config.profiles[0].token if rtsp else 'none'}",
         flush=True,
     )
     stop = asyncio.Event()
@@ -102,6 +122,8 @@ async def serve(args: argparse.Namespace) -> None:
                 await motion
         if announcer is not None:
             await asyncio.to_thread(announcer.stop)
+        if rtsp is not None:
+            await rtsp.stop()
         await simulator.stop()
         print("ONVIF simulator stopped", flush=True)
 

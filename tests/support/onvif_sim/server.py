@@ -105,6 +105,8 @@ class OnvifSimulator:
         self.delay = 0.0
         self.hostile_snapshot_uri: str | None = None
         self.hostile_stream_uri: str | None = None
+        # Where GetStreamUri points: the port of the RTSP server beside it (see rtsp.py).
+        self.rtsp_port = media.RTSP_PORT
         # Scheme://host:port that GetServices/GetCapabilities advertise instead of this server's.
         self.hostile_service_base: str | None = None
         self.offline = False
@@ -397,7 +399,7 @@ class OnvifSimulator:
         uri = self.hostile_stream_uri
         if uri is None:
             host = http.url.host if self.host in WILDCARD_HOSTS else self.host
-            uri = f"rtsp://{url_host(host or '127.0.0.1')}:{media.RTSP_PORT}/{profile.token}"
+            uri = f"rtsp://{url_host(host or '127.0.0.1')}:{self.rtsp_port}/{profile.token}"
         return _soap_response(media.stream_uri(uri), req)
 
     async def _get_video_sources(self, req: SoapRequest, _: web.Request) -> web.Response:
