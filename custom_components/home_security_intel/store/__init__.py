@@ -23,7 +23,7 @@ import sqlite3
 from typing import Final
 
 from homeassistant.components.http.auth import async_sign_path
-from homeassistant.const import EVENT_HOMEASSISTANT_FINAL_WRITE
+from homeassistant.const import EVENT_HOMEASSISTANT_CLOSE, EVENT_HOMEASSISTANT_FINAL_WRITE
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util import dt as dt_util
@@ -50,7 +50,8 @@ type EventListener = Callable[[SecurityEvent], None]
 class _Holder:
     store: HsiStore
     unsub_purge: CALLBACK_TYPE
-    unsub_stop: CALLBACK_TYPE | None = None
+    unsub_stop: dict[str, CALLBACK_TYPE] = field(default_factory=dict)
+    """The stop listeners still registered, by event type."""
     holders: int = 0
 
 
@@ -204,17 +205,20 @@ async def async_acquire_store(hass: HomeAssistant) -> HsiStore:
                 ),
             )
 
-            async def _async_final_write(_: Event) -> None:
+            async def _async_final_write(event: Event) -> None:
                 # Home Assistant stops without unloading entries: close the file (and its
-                # thread) as its last write, whoever still holds the store.
-                holder.unsub_stop = None
+                # thread) as its last write, whoever still holds the store. A store opened
+                # after that (a camera still setting up while Home Assistant stops) closes at
+                # the close event that follows.
+                holder.unsub_stop.pop(str(event.event_type), None)  # a once-listener is gone
                 async with shared.lock:
                     if shared.holder is holder:
                         await _async_close(shared, holder)
 
-            holder.unsub_stop = hass.bus.async_listen_once(
-                EVENT_HOMEASSISTANT_FINAL_WRITE, _async_final_write
-            )
+            holder.unsub_stop = {
+                str(event): hass.bus.async_listen_once(event, _async_final_write)
+                for event in (EVENT_HOMEASSISTANT_FINAL_WRITE, EVENT_HOMEASSISTANT_CLOSE)
+            }
             shared.holder = holder
         shared.holder.holders += 1
         return shared.holder.store
@@ -236,8 +240,9 @@ async def async_release_store(hass: HomeAssistant) -> None:
 async def _async_close(shared: _Shared, holder: _Holder) -> None:
     shared.holder = None
     holder.unsub_purge()
-    if holder.unsub_stop is not None:
-        holder.unsub_stop()
+    for unsub in holder.unsub_stop.values():
+        unsub()
+    holder.unsub_stop.clear()
     await holder.store.events.async_close()
 
 
