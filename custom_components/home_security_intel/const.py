@@ -117,3 +117,9 @@ CONF_RETENTION_DAYS: Final = "retention_days"  # days security events and snapsh
 DEFAULT_RETENTION_DAYS: Final = 14
 STORE_DIR: Final = "home_security_intel"  # under the config directory: events.db
 MEDIA_DIR: Final = "home_security_intel"  # under Home Assistant's media directory: snapshots
+
+# intel (D): the security layer inside Home Assistant.
+HOME_UNIQUE_ID: Final = "home"  # the home entry's unique id (single instance)
+SIGNAL_ALERT_CHANGED: Final = f"{DOMAIN}_alert_changed"  # a camera's alert started or ended
+SERVICE_ANALYZE_EVENT: Final = "analyze_event"
+ATTR_EVENT_ID: Final = "event_id"
