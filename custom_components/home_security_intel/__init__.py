@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import SOURCE_SYSTEM, ConfigEntry
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
@@ -24,7 +24,7 @@ from .const import (
     DOMAIN,
 )
 from .coordinator import CameraCoordinator
-from .data import DetectorConfigEntry, HsiConfigEntry, HsiData, is_detector_entry
+from .data import DetectorConfigEntry, HsiConfigEntry, HsiData, is_detector_entry, is_home_entry
 from .detection.model import DetectorError
 from .detection_coordinator import DetectionCoordinator, DetectionSettings
 from .detector_hub import DetectorHub, async_build_detector
@@ -43,6 +43,7 @@ from .onvif import (
     OnvifCamera,
     OnvifError,
 )
+from .security import SecurityMonitor, SecuritySettings
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ CAMERA_PLATFORMS: list[Platform] = [
     Platform.SWITCH,
 ]
 DETECTOR_PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+HOME_PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR]
 CONFIG_VERSION = 1
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -106,10 +108,25 @@ async def _async_connect(camera: OnvifCamera, entry: HsiConfigEntry) -> CameraIn
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
-    """Set up a camera or a detector entry."""
+    """Set up a camera, a detector or the home entry."""
     if is_detector_entry(entry):
         return await _async_setup_detector(hass, entry)
+    if is_home_entry(entry):
+        await hass.config_entries.async_forward_entry_setups(entry, HOME_PLATFORMS)
+        return True
     return await _async_setup_camera(hass, entry)
+
+
+@callback
+def _async_ensure_home_entry(hass: HomeAssistant) -> None:
+    """Create the home entry (home-wide alert sensor) once, when the first camera sets up."""
+    if any(is_home_entry(entry) for entry in hass.config_entries.async_entries(DOMAIN)):
+        return
+    # The flow's unique id makes a second, concurrent attempt abort.
+    hass.async_create_task(
+        hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_SYSTEM}, data={}),
+        eager_start=True,
+    )
 
 
 async def _async_setup_detector(hass: HomeAssistant, entry: DetectorConfigEntry) -> bool:
@@ -144,6 +161,7 @@ async def _async_setup_camera(hass: HomeAssistant, entry: HsiConfigEntry) -> boo
         entry.data[CONF_USERNAME],
         entry.data[CONF_PASSWORD],
     )
+    security: SecurityMonitor | None = None
     try:
         info = await _async_connect(camera, entry)
         coordinator = CameraCoordinator(hass, entry, camera, info)
@@ -154,11 +172,20 @@ async def _async_setup_camera(hass: HomeAssistant, entry: HsiConfigEntry) -> boo
         async_sync_unsafe_uri_issues(hass, entry, info)
         entry.runtime_data = HsiData(camera=camera, info=info, coordinator=coordinator)
         entry.runtime_data.detection = _detection_coordinator(hass, entry, info)
+        if (detection := entry.runtime_data.detection) is not None:
+            security = SecurityMonitor(
+                hass, entry, detection, SecuritySettings.from_options(entry.options)
+            )
+            await security.async_start()
+            entry.runtime_data.security = security
         await hass.config_entries.async_forward_entry_setups(entry, CAMERA_PLATFORMS)
     except BaseException:
         # Whatever went wrong (including cancellation), the client's session must not leak.
+        if security is not None:
+            await security.async_stop()
         await camera.async_close()
         raise
+    _async_ensure_home_entry(hass)
     # Keep the health check running even when every entity of the camera is disabled: the
     # coordinator only schedules refreshes while it has listeners.
     entry.async_on_unload(coordinator.async_add_listener(lambda: None))
@@ -196,9 +223,13 @@ async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
         if unload_ok:
             await hub.async_shutdown()
         return unload_ok
+    if is_home_entry(entry):
+        return await hass.config_entries.async_unload_platforms(entry, HOME_PLATFORMS)
     unload_ok = await hass.config_entries.async_unload_platforms(entry, CAMERA_PLATFORMS)
     if unload_ok:
         data: HsiData = entry.runtime_data
+        if data.security is not None:
+            await data.security.async_stop()
         if data.detection is not None:
             await data.detection.async_shutdown()
         await data.camera.async_close()
@@ -209,7 +240,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:
     """Drop the entry's repair issues when it is removed."""
     if is_detector_entry(entry):
         async_delete_detector_issues(hass, entry)
-    else:
+    elif not is_home_entry(entry):
         async_delete_unsafe_uri_issues(hass, entry)
 
 

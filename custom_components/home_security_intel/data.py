@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
 
-from .const import CONF_ENTRY_TYPE, ENTRY_TYPE_DETECTOR
+from .const import CONF_ENTRY_TYPE, ENTRY_TYPE_DETECTOR, ENTRY_TYPE_HOME
 from .onvif import CameraInfo, OnvifCamera
 
 if TYPE_CHECKING:
     from .coordinator import CameraCoordinator
     from .detection_coordinator import DetectionCoordinator
     from .detector_hub import DetectorHub
+    from .security import SecurityMonitor
 
 
 @dataclass
@@ -25,11 +26,23 @@ class HsiData:
     coordinator: CameraCoordinator
     detection: DetectionCoordinator | None = None
     """None when the camera's options say it has no detector."""
+    security: SecurityMonitor | None = None
+    """The camera's risk, security events and alerts; present whenever detection is."""
 
 
 def is_detector_entry(entry: ConfigEntry) -> bool:
     """Whether an entry of this integration is a detector (else it is a camera)."""
     return entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_DETECTOR
+
+
+def is_home_entry(entry: ConfigEntry) -> bool:
+    """Whether an entry of this integration is the home-wide one (alerts of every camera)."""
+    return entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_HOME
+
+
+def is_camera_entry(entry: ConfigEntry) -> bool:
+    """Whether an entry of this integration is a camera."""
+    return not is_detector_entry(entry) and not is_home_entry(entry)
 
 
 type HsiConfigEntry = ConfigEntry[HsiData]

@@ -15,12 +15,21 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .detection_coordinator import DetectionCoordinator
-from .entity import HsiDetectionEntity, async_add_detection_entity
+from .entity import (
+    HsiDetectionEntity,
+    HsiSecurityEntity,
+    async_add_detection_entity,
+    async_security_monitor,
+)
+from .intelligence.model import SecurityEvent
 from .pipeline.state import ObjectEvent
+from .security import SecurityMonitor
 
 PARALLEL_UPDATES = 0
 
 EVENT_ZONE_ENTERED = "zone_entered"
+KEY_SECURITY_EVENT = "security_event"
+SECURITY_EVENT_TYPES = [f"security_event_{kind}" for kind in ("started", "updated", "ended")]
 
 
 def event_type(event: ObjectEvent) -> str:
@@ -37,6 +46,8 @@ async def async_setup_entry(
     async_add_detection_entity(
         hass, entry, async_add_entities, Platform.EVENT, "detection", DetectionEventEntity
     )
+    if monitor := async_security_monitor(hass, entry, Platform.EVENT, {KEY_SECURITY_EVENT}):
+        async_add_entities([SecurityEventEntity(monitor)])
 
 
 class DetectionEventEntity(HsiDetectionEntity, EventEntity):
@@ -73,4 +84,41 @@ class DetectionEventEntity(HsiDetectionEntity, EventEntity):
         if event.zone is not None:
             attributes["zone"] = event.zone
         self._trigger_event(kind, attributes)
+        self.async_write_ha_state()
+
+
+class SecurityEventEntity(HsiSecurityEntity, EventEntity):
+    """Fires when a camera's security event starts, is updated (AI summary), and ends."""
+
+    _attr_translation_key = KEY_SECURITY_EVENT
+    _attr_event_types = SECURITY_EVENT_TYPES
+
+    def __init__(self, monitor: SecurityMonitor) -> None:
+        """Create the camera's security event entity."""
+        super().__init__(monitor, KEY_SECURITY_EVENT)
+
+    async def async_added_to_hass(self) -> None:
+        """Listen to the camera's security event changes."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.monitor.async_add_change_listener(self._async_on_change))
+
+    @callback
+    def _async_on_change(self, kind: str, event: SecurityEvent, snapshot: str | None) -> None:
+        self._trigger_event(
+            f"security_event_{kind}",
+            {
+                "event_id": event.event_id,
+                "level": event.level,
+                "score": event.score,
+                "severity": event.severity,
+                "title": event.title,
+                "summary": event.summary,
+                "reasons": self.monitor.reasons_text(event.risk),
+                "labels": event.labels,
+                "zones": sorted(event.zones),
+                "snapshot": snapshot,
+                "continues": event.continues,
+                "ai": event.ai is not None,
+            },
+        )
         self.async_write_ha_state()

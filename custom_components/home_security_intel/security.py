@@ -34,10 +34,14 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.selector import (
+    EntitySelector,
+    EntitySelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
+    NumberSelectorMode,
     SelectSelector,
     SelectSelectorConfig,
+    SelectSelectorMode,
     TextSelector,
     TextSelectorConfig,
 )
@@ -56,6 +60,7 @@ from .const import (
     CONF_ALERT_LEVEL,
     CONF_EVENT_IDLE,
     CONF_EVENT_MAX,
+    CONF_RETENTION_DAYS,
     DEFAULT_AI_DAILY_CAP,
     DEFAULT_AI_GROUPS,
     DEFAULT_AI_INTERVAL_S,
@@ -64,10 +69,11 @@ from .const import (
     DEFAULT_ALERT_LEVEL,
     DEFAULT_EVENT_IDLE_S,
     DEFAULT_EVENT_MAX_S,
+    DEFAULT_RETENTION_DAYS,
     DOMAIN,
     SIGNAL_ALERT_CHANGED,
 )
-from .detection.model import GROUP_PERSON
+from .detection.model import GROUP_PERSON, GROUPS
 from .intelligence.ai import AiBudget, AiFilter, InvalidVerdictError, instructions, parse_verdict
 from .intelligence.grouping import (
     CHANGE_ENDED,
@@ -559,11 +565,19 @@ class SecurityMonitor:
         finally:
             self._ai_task = None
 
+    async def async_knows(self, event_id: str) -> bool:
+        """Whether the event is one of this camera's (in memory or in the store)."""
+        return await self._async_find(event_id) is not None
+
+    async def _async_find(self, event_id: str) -> SecurityEvent | None:
+        event = self._recent.get(event_id) or await self.recorder.async_get(event_id)
+        return event if event is not None and event.camera_id == self.entry.entry_id else None
+
     async def async_analyze(self, event_id: str) -> SecurityEvent:
         """Run the AI enrichment of one event now (service): bypasses filter and interval, not
         the daily cap; raises translated errors."""
-        event = self._recent.get(event_id) or await self.recorder.async_get(event_id)
-        if event is None or event.camera_id != self.entry.entry_id:
+        event = await self._async_find(event_id)
+        if event is None:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="event_not_found",
@@ -640,3 +654,96 @@ class SecurityMonitor:
         self._enqueue(_Work(None, refined=refined))
         self._notify()
         return refined
+
+
+# --- options (the options flow's `security` section) ---------------------------------------
+
+SECURITY_FIELDS: tuple[str, ...] = (
+    CONF_ALERT_LEVEL,
+    CONF_EVENT_IDLE,
+    CONF_EVENT_MAX,
+    CONF_ALARM_PANEL,
+    CONF_AI_TASK,
+    CONF_AI_MIN_LEVEL,
+    CONF_AI_GROUPS,
+    CONF_AI_MIN_AREA,
+    CONF_AI_INTERVAL,
+    CONF_AI_DAILY_CAP,
+    CONF_RETENTION_DAYS,
+)
+"""The section's fields, as stored (flat) in the camera entry's options."""
+OPTIONAL_ENTITIES: tuple[str, ...] = (CONF_ALARM_PANEL, CONF_AI_TASK)
+"""Fields that may be left empty (cleared: stored as None)."""
+
+
+def _box(minimum: float, maximum: float, step: float, unit: str | None = None) -> NumberSelector:
+    config = NumberSelectorConfig(min=minimum, max=maximum, step=step, mode=NumberSelectorMode.BOX)
+    if unit is not None:
+        config["unit_of_measurement"] = unit
+    return NumberSelector(config)
+
+
+def _levels(key: str) -> SelectSelector:
+    return SelectSelector(
+        SelectSelectorConfig(
+            options=list(RISK_LEVELS), mode=SelectSelectorMode.DROPDOWN, translation_key=key
+        )
+    )
+
+
+def security_schema() -> probatio.Schema:
+    """The options flow's `security` section."""
+    return probatio.Schema(
+        {
+            probatio.Required(CONF_ALERT_LEVEL): _levels("risk_level"),
+            probatio.Required(CONF_EVENT_IDLE): _box(5, 600, 1, "s"),
+            probatio.Required(CONF_EVENT_MAX): _box(10, 3600, 1, "s"),
+            probatio.Optional(CONF_ALARM_PANEL): EntitySelector(
+                EntitySelectorConfig(domain="alarm_control_panel")
+            ),
+            probatio.Optional(CONF_AI_TASK): EntitySelector(EntitySelectorConfig(domain="ai_task")),
+            probatio.Required(CONF_AI_MIN_LEVEL): _levels("risk_level"),
+            probatio.Required(CONF_AI_GROUPS): SelectSelector(
+                SelectSelectorConfig(
+                    options=list(GROUPS),
+                    multiple=True,
+                    mode=SelectSelectorMode.LIST,
+                    translation_key="groups",
+                )
+            ),
+            probatio.Required(CONF_AI_MIN_AREA): _box(0, 1, 0.001),
+            probatio.Required(CONF_AI_INTERVAL): _box(0, 86400, 1, "s"),
+            probatio.Required(CONF_AI_DAILY_CAP): _box(0, 10000, 1),
+            probatio.Required(CONF_RETENTION_DAYS): _box(1, 3650, 1, "d"),
+        }
+    )
+
+
+def security_suggested(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The section's values to show: stored ones, defaults for the rest (empty entities left
+    out, so the selector shows nothing)."""
+    defaults: dict[str, Any] = {
+        CONF_ALERT_LEVEL: DEFAULT_ALERT_LEVEL,
+        CONF_EVENT_IDLE: DEFAULT_EVENT_IDLE_S,
+        CONF_EVENT_MAX: DEFAULT_EVENT_MAX_S,
+        CONF_AI_MIN_LEVEL: DEFAULT_AI_MIN_LEVEL,
+        CONF_AI_GROUPS: list(DEFAULT_AI_GROUPS),
+        CONF_AI_MIN_AREA: DEFAULT_AI_MIN_AREA,
+        CONF_AI_INTERVAL: DEFAULT_AI_INTERVAL_S,
+        CONF_AI_DAILY_CAP: DEFAULT_AI_DAILY_CAP,
+        CONF_RETENTION_DAYS: DEFAULT_RETENTION_DAYS,
+    }
+    suggested = {key: options.get(key, value) for key, value in defaults.items()}
+    suggested.update({key: options[key] for key in OPTIONAL_ENTITIES if options.get(key)})
+    return suggested
+
+
+def security_options(section_input: Mapping[str, Any]) -> dict[str, Any]:
+    """The section as stored: numbers as numbers, cleared entities as None."""
+    stored = dict(section_input)
+    for key in OPTIONAL_ENTITIES:
+        stored[key] = stored.get(key) or None
+    for key in (CONF_AI_DAILY_CAP, CONF_RETENTION_DAYS):
+        if key in stored:
+            stored[key] = int(stored[key])
+    return stored

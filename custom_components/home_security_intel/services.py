@@ -1,4 +1,5 @@
-"""Service actions: ``home_security_intel.detect`` analyses one frame of each targeted camera now.
+"""Service actions: ``home_security_intel.detect`` analyses one frame of each targeted camera now;
+``analyze_event`` asks the camera's AI Task entity about one security event now.
 
 It answers with the detector's raw detections and the pipeline's confirmed objects (response
 data), so a script can ask "who is at the door right now" without waiting for the steady rate.
@@ -15,8 +16,10 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.service import async_extract_entity_ids
 from homeassistant.helpers.update_coordinator import UpdateFailed
+import probatio
 
-from .const import DOMAIN
+from .const import ATTR_EVENT_ID, DOMAIN, SERVICE_ANALYZE_EVENT
+from .data import is_camera_entry
 from .detection.model import Box, DetectorError
 from .detection_coordinator import DetectionCoordinator
 from .pipeline.state import FrameOutcome
@@ -116,4 +119,25 @@ def async_setup_services(hass: HomeAssistant) -> None:
 
     hass.services.async_register(
         DOMAIN, SERVICE_DETECT, async_detect, supports_response=SupportsResponse.ONLY
+    )
+
+    async def async_analyze_event(call: ServiceCall) -> ServiceResponse:
+        event_id: str = call.data[ATTR_EVENT_ID]
+        for entry in hass.config_entries.async_loaded_entries(DOMAIN):
+            if not is_camera_entry(entry) or (monitor := entry.runtime_data.security) is None:
+                continue
+            if await monitor.async_knows(event_id):
+                return {"event": (await monitor.async_analyze(event_id)).to_dict()}
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="event_not_found",
+            translation_placeholders={"event_id": event_id},
+        )
+
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_ANALYZE_EVENT,
+        async_analyze_event,
+        schema=probatio.Schema({probatio.Required(ATTR_EVENT_ID): str}),
+        supports_response=SupportsResponse.OPTIONAL,
     )
