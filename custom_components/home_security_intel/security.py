@@ -19,7 +19,7 @@ Persistence goes through `EventRecorder` only, on the shared store (store/, `Hsi
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -104,7 +104,7 @@ _LOGGER = logging.getLogger(__name__)
 AI_TIMEOUT_S = 60.0
 """How long one AI call may take before the rules score is kept."""
 QUEUE_SIZE = 64
-"""Event changes waiting for the recorder, per camera; beyond it a change is dropped (logged)."""
+"""Event changes waiting for the recorder, per camera; beyond that a change is dropped (logged)."""
 RECENT_EVENTS = 50
 """Events each camera remembers in memory (for refinement after they closed, analyze_event)."""
 REASONS_PREFIX = f"component.{DOMAIN}.entity.sensor.risk_level.state_attributes.reasons.state."
@@ -302,7 +302,7 @@ class SecurityMonitor:
         self._change_listeners: list[ChangeListener] = []
         self._unsubs: list[CALLBACK_TYPE] = []
         self._timer: CALLBACK_TYPE | None = None
-        self._queue: asyncio.Queue[_Work] = asyncio.Queue(QUEUE_SIZE)
+        self._pending: deque[_Work] = deque()
         self._worker: asyncio.Task[None] | None = None
         self._ai_task: asyncio.Task[Any] | None = None
         self._ai_sent: set[str] = set()
@@ -328,9 +328,6 @@ class SecurityMonitor:
             closed = close_interrupted(stale)
             _LOGGER.debug("%s: closing event %s left open", self.entry.title, stale.event_id)
             await self.recorder.async_record(closed)
-        self._worker = self.entry.async_create_background_task(
-            self.hass, self._async_work(), f"{DOMAIN}_security_{self.entry.entry_id}"
-        )
         self._unsubs.append(self.detection.async_add_listener(self._async_on_frame))
 
     async def async_stop(self) -> None:
@@ -346,10 +343,7 @@ class SecurityMonitor:
             with suppress(asyncio.CancelledError):
                 await self._ai_task
         if self._worker is not None:
-            await self._queue.join()
-            self._worker.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._worker
+            await self._worker  # what is queued is still recorded
         self._set_alert(False)
         await async_release_recorder(self.hass, self.recorder)
 
@@ -474,10 +468,15 @@ class SecurityMonitor:
     # --- recording and announcing (one worker per camera) ---------------------------------------
 
     def _enqueue(self, work: _Work) -> None:
-        try:
-            self._queue.put_nowait(work)
-        except asyncio.QueueFull:
+        if len(self._pending) >= QUEUE_SIZE:
             _LOGGER.warning("%s: security events pile up; one change dropped", self.entry.title)
+            return
+        self._pending.append(work)
+        if self._worker is None or self._worker.done():
+            # A worker only while there is work: nothing of this camera runs idle.
+            self._worker = self.entry.async_create_background_task(
+                self.hass, self._async_drain(), f"{DOMAIN}_security_{self.entry.entry_id}"
+            )
 
     def _merged(self, event: SecurityEvent) -> SecurityEvent:
         """What is known of an event: the newest copy plus its snapshot and AI verdict."""
@@ -499,16 +498,14 @@ class SecurityMonitor:
         while len(self._recent) > RECENT_EVENTS:
             self._recent.popitem(last=False)
 
-    async def _async_work(self) -> None:
-        while True:
-            work = await self._queue.get()
+    async def _async_drain(self) -> None:
+        while self._pending:
+            work = self._pending.popleft()
             try:
                 await self._async_handle(work)
             except Exception:
                 # One bad change must not stop the camera's recording for good.
                 _LOGGER.exception("%s: recording a security event failed", self.entry.title)
-            finally:
-                self._queue.task_done()
 
     async def _async_handle(self, work: _Work) -> None:
         if work.change is None:
