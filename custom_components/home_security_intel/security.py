@@ -510,7 +510,7 @@ class SecurityMonitor:
     async def _async_handle(self, work: _Work) -> None:
         if work.change is None:
             assert work.refined is not None
-            kind, event = CHANGE_UPDATED, work.refined
+            kind, event = CHANGE_UPDATED, self._merged(work.refined)
         else:
             kind, event = work.change.kind, self._merged(work.change.event)
         annotated: bytes | None = None
@@ -647,6 +647,7 @@ class SecurityMonitor:
             refined = self.grouper.refined(event, verdict)
         else:
             self._update_alert()
+        refined = self._merged(refined)
         self._remember(refined)
         self._enqueue(_Work(None, refined=refined))
         self._notify()

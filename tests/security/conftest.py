@@ -64,12 +64,19 @@ class Analyst(AITaskEntity):
         answer = self.answers.pop(0) if self.answers else TIMEOUT
         if answer == TIMEOUT:
             # Simulated time runs past the integration's limit; the answer never comes.
-            self.freezer.tick(security.AI_TIMEOUT_S + 1)
+            self.freezer.tick(security.AI_TIMEOUT_S + 0.01)
             await asyncio.Event().wait()
         chat_log.async_add_assistant_content_without_tools(
             AssistantContent(self.entity_id or "", str(answer))
         )
         return GenDataTaskResult(conversation_id=chat_log.conversation_id, data=answer)
+
+
+@pytest.fixture(autouse=True)
+def short_ai_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A timed-out AI call moves the frozen clock past the limit; with the limit shorter than a
+    frame slot, that leap does not also age the camera's objects and events."""
+    monkeypatch.setattr(security, "AI_TIMEOUT_S", 0.5)
 
 
 @pytest.fixture
