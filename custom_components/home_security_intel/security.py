@@ -363,10 +363,6 @@ class SecurityMonitor:
         """The reasons of an assessment (default: the current one), translated."""
         return [render_reason(r, self._templates) for r in (risk or self.risk).reasons]
 
-    def snapshot_media_id(self, event: SecurityEvent) -> str | None:
-        """The event's annotated snapshot (media-source id), if it has one."""
-        return self.recorder.snapshot_media_id(event)
-
     @callback
     def async_add_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
         """Call `listener` whenever risk or alert state changed."""
