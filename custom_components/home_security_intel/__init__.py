@@ -119,7 +119,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
 
 @callback
 def _async_ensure_home_entry(hass: HomeAssistant) -> None:
-    """Create the home entry (home-wide alert sensor) once, when the first camera sets up."""
+    """Create the home entry (home-wide alert sensor) once, when the first camera with security
+    events (that is, with detection) sets up."""
     if any(is_home_entry(entry) for entry in hass.config_entries.async_entries(DOMAIN)):
         return
     # The flow's unique id makes a second, concurrent attempt abort.
@@ -185,7 +186,9 @@ async def _async_setup_camera(hass: HomeAssistant, entry: HsiConfigEntry) -> boo
             await security.async_stop()
         await camera.async_close()
         raise
-    _async_ensure_home_entry(hass)
+    if security is not None:
+        # The home-wide alert sensor means something once a camera produces security events.
+        _async_ensure_home_entry(hass)
     # Keep the health check running even when every entity of the camera is disabled: the
     # coordinator only schedules refreshes while it has listeners.
     entry.async_on_unload(coordinator.async_add_listener(lambda: None))

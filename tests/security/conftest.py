@@ -19,7 +19,7 @@ from homeassistant.components.conversation import AssistantContent, ChatLog
 from homeassistant.config_entries import ConfigEntry, ConfigFlow
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -90,7 +90,7 @@ async def analyst(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> Analys
         return True
 
     async def setup_platform(
-        hass: HomeAssistant, entry: ConfigEntry, add: AddConfigEntryEntitiesCallback
+        hass: HomeAssistant, entry: ConfigEntry, add: AddEntitiesCallback
     ) -> None:
         add([entity])
 

@@ -182,8 +182,10 @@ async def test_the_daily_cap_and_the_interval_bound_the_calls(
         DOMAIN, SERVICE_ANALYZE_EVENT, {"event_id": second}, blocking=True, return_response=True
     )
     assert response is not None
-    assert response["event"]["title"] == "Stranger at the back door"
-    assert response["event"]["event_id"] == second
+    answered = response["event"]
+    assert isinstance(answered, dict)
+    assert answered["title"] == "Stranger at the back door"
+    assert answered["event_id"] == second
     assert len(analyst.tasks) == 2
     await hass.async_block_till_done()
     assert fired.fired()[-1]["event_type"] == "security_event_updated"
