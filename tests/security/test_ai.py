@@ -13,6 +13,7 @@ from typing import Any
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import entity_registry as er
 import pytest
 
 from custom_components.home_security_intel.const import (
@@ -31,6 +32,7 @@ from tests.test_detection_common import (
     StateRecorder,
     add,
     camera_entry,
+    camera_unique_id,
     entity_id,
     frames,
     server_entry,
@@ -266,3 +268,35 @@ async def test_the_filter_decides_what_is_sent(
         "security_event_ended",
     ]
     assert state(hass, entity_id(hass, onvif_sim, "sensor", "risk_level")).state == "low"
+
+
+async def test_the_diagnostic_sensor_counts_the_calls(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    onvif_sim: OnvifSimulator,
+    hostile: HostileDetector,
+    memory_store: MemoryStore,
+    analyst: Analyst,
+) -> None:
+    analyst.answers = ["not an answer"]
+    hostile.behaviour = nobody
+    # Enabled by the user before the camera loads (it is disabled by default).
+    er.async_get(hass).async_get_or_create(
+        "sensor", DOMAIN, camera_unique_id(onvif_sim, "ai_calls"), disabled_by=None
+    )
+    await start(hass, onvif_sim, hostile)
+    ai_calls = entity_id(hass, onvif_sim, "sensor", "ai_calls")
+    assert state(hass, ai_calls).state == "0"
+    await visit(hass, freezer, hostile)
+    counted = state(hass, ai_calls)
+    assert counted.state == "1"
+    assert counted.attributes["calls_today"] == 1
+    assert counted.attributes["daily_cap"] == 50
+    assert counted.attributes["failures"] == 1
+    assert counted.attributes["last_error"] == "invalid_answer"
+    alert = entity_id(hass, onvif_sim, "binary_sensor", "alert_active")
+    assert state(hass, alert).attributes == {
+        "event_id": None,
+        "device_class": "safety",
+        "friendly_name": "Cam Alert active",
+    }
