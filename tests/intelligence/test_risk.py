@@ -163,3 +163,15 @@ def test_every_reason_key_has_an_english_template() -> None:
 
     keys = {value for name, value in vars(risk).items() if name.startswith("REASON_")}
     assert keys == set(ENGLISH)
+
+
+def test_the_translations_hold_every_reason() -> None:
+    """The Home Assistant side renders reasons from strings.json; English matches the fallback."""
+    import json
+    from pathlib import Path
+
+    package = Path(__file__).parents[2] / "custom_components" / "home_security_intel"
+    for name in ("strings.json", "translations/en.json"):
+        strings = json.loads((package / name).read_text())
+        reasons = strings["entity"]["sensor"]["risk_level"]["state_attributes"]["reasons"]
+        assert reasons["state"] == dict(ENGLISH)
