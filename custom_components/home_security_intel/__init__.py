@@ -228,11 +228,12 @@ async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
         return unload_ok
     if is_home_entry(entry):
         return await hass.config_entries.async_unload_platforms(entry, HOME_PLATFORMS)
+    data: HsiData = entry.runtime_data
+    if data.security is not None:
+        # First, while the entities still listen: the open event ends and is announced.
+        await data.security.async_stop()
     unload_ok = await hass.config_entries.async_unload_platforms(entry, CAMERA_PLATFORMS)
     if unload_ok:
-        data: HsiData = entry.runtime_data
-        if data.security is not None:
-            await data.security.async_stop()
         if data.detection is not None:
             await data.detection.async_shutdown()
         await data.camera.async_close()

@@ -211,3 +211,32 @@ async def test_restart_in_the_middle_of_an_event_closes_it(
     closed = memory_store.events.rows["a" * 32]
     assert closed.end == seen
     assert memory_store.events.rows["b" * 32].is_open  # not this camera's
+
+
+async def test_without_a_store_events_still_reach_the_entities(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    onvif_sim: OnvifSimulator,
+    hostile: HostileDetector,
+) -> None:
+    """No store behind the recorder (nothing persisted): alerts and events work, no snapshot."""
+    night_and_nobody_home(hass)
+    ids = await start(hass, onvif_sim, hostile)
+    fired = StateRecorder(hass, ids["security_event"])
+    await frames(hass, freezer, 3)
+    (started,) = fired.fired()
+    assert started["snapshot"] is None
+    alert = state(hass, ids["alert_active"])
+    assert alert.state == STATE_ON
+    assert alert.attributes["event_id"] == started["event_id"]
+    assert alert.attributes["level"] == "high"
+    assert alert.attributes["title"] == "Person in view"
+    assert state(hass, ids["risk_level"]).attributes["event_id"] == started["event_id"]
+    camera = next(e for e in hass.config_entries.async_entries(DOMAIN) if e.title == "Cam")
+    monitor = camera.runtime_data.security
+    assert not await monitor.async_knows("f" * 32)
+    # Unloading closes the open event (announced), and the alert ends with it.
+    assert await hass.config_entries.async_unload(camera.entry_id)
+    await hass.async_block_till_done()
+    assert fired.fired()[-1]["event_type"] == "security_event_ended"
+    assert not monitor.alert_active
