@@ -107,6 +107,8 @@ QUEUE_SIZE = 64
 """Event changes waiting for the recorder, per camera; beyond that a change is dropped (logged)."""
 RECENT_EVENTS = 50
 """Events each camera remembers in memory (for refinement after they closed, analyze_event)."""
+AI_SENT_KEPT = 500
+"""Events remembered as sent to the AI (an event is sent once; the memory stays bounded)."""
 REASONS_PREFIX = f"component.{DOMAIN}.entity.sensor.risk_level.state_attributes.reasons.state."
 
 AI_STRUCTURE = probatio.Schema(
@@ -305,7 +307,8 @@ class SecurityMonitor:
         self._pending: deque[_Work] = deque()
         self._worker: asyncio.Task[None] | None = None
         self._ai_task: asyncio.Task[Any] | None = None
-        self._ai_sent: set[str] = set()
+        self._ai_sent: dict[str, None] = {}
+        """Events already sent (insertion order: the oldest are forgotten first)."""
         self._areas: dict[str, float] = {}
         self._recent: OrderedDict[str, SecurityEvent] = OrderedDict()
         self._last_outcome: FrameOutcome | None = None
@@ -537,15 +540,18 @@ class SecurityMonitor:
             or not settings.ai_filter.passes(event, self._areas)
         ):
             return
-        if self._ai_task is not None or not self.budget.allows(
-            time.monotonic(), dt_util.now().date()
-        ):
-            # Busy or over budget: a later change of the same event may still go.
-            if self._ai_task is not None:
-                self.budget.skipped += 1
+        # One call in flight per camera; over budget or busy, a later change of the same event
+        # (its level rising, its end) may still go.
+        if self._ai_task is not None:
+            self.budget.skipped += 1
             self._notify()
             return
-        self._ai_sent.add(event.event_id)
+        if not self.budget.allows(time.monotonic(), dt_util.now().date()):
+            self._notify()
+            return
+        self._ai_sent[event.event_id] = None
+        while len(self._ai_sent) > AI_SENT_KEPT:
+            del self._ai_sent[next(iter(self._ai_sent))]
         self._ai_task = self.entry.async_create_background_task(
             self.hass, self._async_enrich_in_background(event), f"{DOMAIN}_ai_{event.event_id}"
         )
