@@ -270,7 +270,8 @@ async def test_unload_while_the_detector_is_down(
     await _start(hass, freezer, onvif_sim, hostile)
     hostile.behaviour = hostile.error_500
     await frames(hass, freezer, 1)
-    detector, camera = hass.config_entries.async_entries(DOMAIN)
+    # The third entry is the home entry the camera created.
+    detector, camera, _home = hass.config_entries.async_entries(DOMAIN)
     hub = detector.runtime_data
     assert not hub.reachable
     assert await hass.config_entries.async_unload(camera.entry_id)

@@ -9,15 +9,14 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import SOURCE_SYSTEM, ConfigEntry
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
 from .const import (
-    CONF_ENTRY_TYPE,
     CONF_HOST,
     CONF_PASSWORD,
     CONF_PORT,
@@ -26,10 +25,9 @@ from .const import (
     DEFAULT_RETENTION_DAYS,
     DETECTOR_NONE,
     DOMAIN,
-    ENTRY_TYPE_HOME,
 )
 from .coordinator import CameraCoordinator
-from .data import DetectorConfigEntry, HsiConfigEntry, HsiData, is_detector_entry
+from .data import DetectorConfigEntry, HsiConfigEntry, HsiData, is_detector_entry, is_home_entry
 from .detection.model import DetectorError
 from .detection_coordinator import DetectionCoordinator, DetectionSettings
 from .detector_hub import DetectorHub, async_build_detector
@@ -49,6 +47,7 @@ from .onvif import (
     OnvifCamera,
     OnvifError,
 )
+from .security import SecurityMonitor, SecuritySettings
 from .store import HsiStore, async_acquire_store, async_release_store
 from .store.database import StoreError
 
@@ -66,6 +65,7 @@ CAMERA_PLATFORMS: list[Platform] = [
     Platform.SWITCH,
 ]
 DETECTOR_PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+HOME_PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.CALENDAR]
 CONFIG_VERSION = 1
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -118,10 +118,32 @@ async def _async_connect(camera: OnvifCamera, entry: HsiConfigEntry) -> CameraIn
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
-    """Set up a camera or a detector entry."""
+    """Set up a camera, a detector or the home entry."""
     if is_detector_entry(entry):
         return await _async_setup_detector(hass, entry)
+    if is_home_entry(entry):
+        # The home holds the store for its calendar of every camera's events.
+        entry.runtime_data = await _async_acquire_store(hass, None)
+        try:
+            await hass.config_entries.async_forward_entry_setups(entry, HOME_PLATFORMS)
+        except BaseException:
+            await async_release_store(hass)
+            raise
+        return True
     return await _async_setup_camera(hass, entry)
+
+
+@callback
+def _async_ensure_home_entry(hass: HomeAssistant) -> None:
+    """Create the home entry (home-wide alert sensor) once, when the first camera with security
+    events (that is, with detection) sets up."""
+    if any(is_home_entry(entry) for entry in hass.config_entries.async_entries(DOMAIN)):
+        return
+    # The flow's unique id makes a second, concurrent attempt abort.
+    hass.async_create_task(
+        hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_SYSTEM}, data={}),
+        eager_start=True,
+    )
 
 
 async def _async_setup_detector(hass: HomeAssistant, entry: DetectorConfigEntry) -> bool:
@@ -157,6 +179,7 @@ async def _async_setup_camera(hass: HomeAssistant, entry: HsiConfigEntry) -> boo
         entry.data[CONF_PASSWORD],
     )
     store: HsiStore | None = None
+    security: SecurityMonitor | None = None
     try:
         info = await _async_connect(camera, entry)
         coordinator = CameraCoordinator(hass, entry, camera, info)
@@ -172,13 +195,24 @@ async def _async_setup_camera(hass: HomeAssistant, entry: HsiConfigEntry) -> boo
         )
         entry.runtime_data.detection = _detection_coordinator(hass, entry, info)
         entry.runtime_data.store = store = await _async_acquire_store(hass, entry)
+        if (detection := entry.runtime_data.detection) is not None:
+            security = SecurityMonitor(
+                hass, entry, detection, SecuritySettings.from_options(entry.options)
+            )
+            await security.async_start()
+            entry.runtime_data.security = security
         await hass.config_entries.async_forward_entry_setups(entry, CAMERA_PLATFORMS)
     except BaseException:
         # Whatever went wrong (including cancellation), the client's session must not leak.
+        if security is not None:
+            await security.async_stop()
         await camera.async_close()
         if store is not None:
             await async_release_store(hass)
         raise
+    if security is not None:
+        # The home-wide alert sensor means something once a camera produces security events.
+        _async_ensure_home_entry(hass)
     # Keep the health check running even when every entity of the camera is disabled: the
     # coordinator only schedules refreshes while it has listeners.
     entry.async_on_unload(coordinator.async_add_listener(lambda: None))
@@ -201,8 +235,8 @@ async def _async_setup_camera(hass: HomeAssistant, entry: HsiConfigEntry) -> boo
     return True
 
 
-async def _async_acquire_store(hass: HomeAssistant, entry: HsiConfigEntry) -> HsiStore:
-    """The shared event store, with this camera's retention."""
+async def _async_acquire_store(hass: HomeAssistant, entry: HsiConfigEntry | None) -> HsiStore:
+    """The shared event store, with this camera's retention (None: the home entry)."""
     try:
         store = await async_acquire_store(hass)
     except (sqlite3.Error, StoreError, OSError) as err:
@@ -211,9 +245,10 @@ async def _async_acquire_store(hass: HomeAssistant, entry: HsiConfigEntry) -> Hs
             translation_key="store_unavailable",
             translation_placeholders={"error": str(err)},
         ) from err
-    store.async_set_retention(
-        entry.entry_id, int(entry.options.get(CONF_RETENTION_DAYS, DEFAULT_RETENTION_DAYS))
-    )
+    if entry is not None:
+        store.async_set_retention(
+            entry.entry_id, int(entry.options.get(CONF_RETENTION_DAYS, DEFAULT_RETENTION_DAYS))
+        )
     return store
 
 
@@ -246,9 +281,17 @@ async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
         if unload_ok:
             await hub.async_shutdown()
         return unload_ok
+    if is_home_entry(entry):
+        unload_ok = await hass.config_entries.async_unload_platforms(entry, HOME_PLATFORMS)
+        if unload_ok:
+            await async_release_store(hass)
+        return unload_ok
+    data: HsiData = entry.runtime_data
+    if data.security is not None:
+        # First, while the entities still listen: the open event ends and is announced.
+        await data.security.async_stop()
     unload_ok = await hass.config_entries.async_unload_platforms(entry, CAMERA_PLATFORMS)
     if unload_ok:
-        data: HsiData = entry.runtime_data
         if data.detection is not None:
             await data.detection.async_shutdown()
         await data.streams.async_close()
@@ -264,9 +307,9 @@ async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:
     if is_detector_entry(entry):
         async_delete_detector_issues(hass, entry)
         return
-    async_delete_unsafe_uri_issues(hass, entry)
-    if entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_HOME:
+    if is_home_entry(entry):
         return
+    async_delete_unsafe_uri_issues(hass, entry)
     store = await async_acquire_store(hass)
     try:
         await store.async_delete_camera(entry.entry_id)

@@ -10,14 +10,26 @@ from homeassistant.components.binary_sensor import BinarySensorEntity
 from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EntityCategory, Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .data import is_detector_entry
+from .const import DOMAIN, HOME_UNIQUE_ID, SIGNAL_ALERT_CHANGED
+from .data import is_camera_entry, is_detector_entry, is_home_entry
 from .detection.model import GROUPS
 from .detection_coordinator import DetectionCoordinator, occupancy_key
 from .detector_hub import DetectorHub
-from .entity import HsiDetectionEntity, HsiDetectorEntity, async_remove_stale_entities
+from .entity import (
+    HsiDetectionEntity,
+    HsiDetectorEntity,
+    HsiSecurityEntity,
+    async_remove_stale_entities,
+    async_security_monitor,
+    home_device_info,
+)
+from .security import SecurityMonitor
+
+KEY_ALERT_ACTIVE = "alert_active"
 
 # Entities read their coordinator's data; Home Assistant need not limit concurrency.
 PARALLEL_UPDATES = 0
@@ -32,6 +44,11 @@ async def async_setup_entry(
     if is_detector_entry(entry):
         async_add_entities([DetectorReachableSensor(entry.runtime_data)])
         return
+    if is_home_entry(entry):
+        async_add_entities([HomeAlertSensor()])
+        return
+    if monitor := async_security_monitor(hass, entry, Platform.BINARY_SENSOR, {KEY_ALERT_ACTIVE}):
+        async_add_entities([AlertActiveSensor(monitor)])
     detection: DetectionCoordinator | None = entry.runtime_data.detection
     sensors = []
     if detection is not None:
@@ -93,6 +110,74 @@ class OccupancySensor(HsiDetectionEntity, BinarySensorEntity):
             and (self._zone_name is None or self._zone_name in obj.zones)
         ]
         return {"object_ids": ids}
+
+
+class AlertActiveSensor(HsiSecurityEntity, BinarySensorEntity):
+    """On while the camera's open security event is an alert (its risk reached the level)."""
+
+    _attr_device_class = BinarySensorDeviceClass.SAFETY
+    _attr_translation_key = KEY_ALERT_ACTIVE
+
+    def __init__(self, monitor: SecurityMonitor) -> None:
+        """Create the camera's alert sensor."""
+        super().__init__(monitor, KEY_ALERT_ACTIVE)
+
+    @property
+    def is_on(self) -> bool:
+        """On during an alert."""
+        return self.monitor.alert_active
+
+    @property
+    def extra_state_attributes(self) -> dict[str, object]:
+        """The alert's event, level and title."""
+        event = self.monitor.event
+        if event is None or not self.monitor.alert_active:
+            return {"event_id": None}
+        return {"event_id": event.event_id, "level": event.level, "title": event.title}
+
+
+class HomeAlertSensor(BinarySensorEntity):
+    """On while any camera has an alert going on: one sensor to arm automations on."""
+
+    _attr_has_entity_name = True
+    _attr_device_class = BinarySensorDeviceClass.SAFETY
+    _attr_translation_key = "home_alert_active"
+    _attr_should_poll = False
+
+    def __init__(self) -> None:
+        """Create the home's alert sensor."""
+        self._attr_unique_id = f"{HOME_UNIQUE_ID}_{KEY_ALERT_ACTIVE}"
+        self._attr_device_info = home_device_info()
+
+    async def async_added_to_hass(self) -> None:
+        """Follow every camera's alerts."""
+        self.async_on_remove(
+            async_dispatcher_connect(self.hass, SIGNAL_ALERT_CHANGED, self._async_changed)
+        )
+
+    @callback
+    def _async_changed(self) -> None:
+        self.async_write_ha_state()
+
+    def _alerting(self) -> list[str]:
+        names = []
+        for entry in self.hass.config_entries.async_loaded_entries(DOMAIN):
+            if not is_camera_entry(entry):
+                continue
+            monitor = entry.runtime_data.security
+            if monitor is not None and monitor.alert_active:
+                names.append(entry.title)
+        return sorted(names)
+
+    @property
+    def is_on(self) -> bool:
+        """On while any camera has an alert."""
+        return bool(self._alerting())
+
+    @property
+    def extra_state_attributes(self) -> dict[str, object]:
+        """Which cameras have an alert."""
+        return {"cameras": self._alerting()}
 
 
 class DetectorReachableSensor(HsiDetectorEntity, BinarySensorEntity):

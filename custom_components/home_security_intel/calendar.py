@@ -12,13 +12,15 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from homeassistant.components.calendar import CalendarEntity, CalendarEvent
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from .data import HsiConfigEntry
-from .entity import camera_device_id, camera_device_info, entity_unique_id
+from .const import HOME_UNIQUE_ID
+from .data import HsiConfigEntry, is_home_entry
+from .entity import camera_device_id, camera_device_info, entity_unique_id, home_device_info
 from .intelligence.model import SecurityEvent
 from .store import HsiStore
 from .store.database import MAX_PAGE
@@ -50,11 +52,22 @@ def calendar_event(event: SecurityEvent, now: datetime | None = None) -> Calenda
 
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: HsiConfigEntry,
+    entry: ConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """A camera's security event calendar."""
-    data = entry.runtime_data
+    """A camera's security event calendar; the home entry's lists every camera's events."""
+    if is_home_entry(entry):
+        store: HsiStore = entry.runtime_data
+        async_add_entities(
+            [
+                SecurityEventCalendar(
+                    store, None, f"{HOME_UNIQUE_ID}_security_events", home_device_info()
+                )
+            ]
+        )
+        return
+    camera: HsiConfigEntry = entry
+    data = camera.runtime_data
     assert data.store is not None  # a loaded camera always holds the store
     device_uid = camera_device_id(entry, data.info)
     async_add_entities(

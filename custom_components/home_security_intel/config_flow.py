@@ -94,10 +94,12 @@ from .const import (
     ENGINE_TFLITE,
     ENGINES,
     ENTRY_TYPE_DETECTOR,
+    ENTRY_TYPE_HOME,
     FRAME_SOURCES,
+    HOME_UNIQUE_ID,
     MODELS_DIR,
 )
-from .data import is_detector_entry
+from .data import is_camera_entry, is_detector_entry
 from .detection.local import LocalDetector, local_runtime_problem
 from .detection.model import GROUPS, DetectorError, DetectorInfo
 from .detection.models import (
@@ -128,6 +130,7 @@ from .onvif import (
 )
 from .onvif.models import format_host_port
 from .pipeline.filters import PolygonSyntaxError, parse_masks, parse_zones
+from .security import SECURITY_FIELDS, security_options, security_schema, security_suggested
 
 if TYPE_CHECKING:
     from .data import HsiConfigEntry
@@ -537,8 +540,16 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
     @callback
     @override
     def async_supports_options_flow(cls, config_entry: ConfigEntry) -> bool:
-        """Cameras have options; a detector is changed with reconfigure."""
-        return not is_detector_entry(config_entry)
+        """Cameras have options; a detector is changed with reconfigure; the home has none."""
+        return is_camera_entry(config_entry)
+
+    # --- the home entry -----------------------------------------------------------------------
+
+    async def async_step_system(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """The home-wide entry (alerts of every camera): created once, by the first camera."""
+        await self.async_set_unique_id(HOME_UNIQUE_ID)
+        self._abort_if_unique_id_configured()
+        return self.async_create_entry(title="Home", data={CONF_ENTRY_TYPE: ENTRY_TYPE_HOME})
 
     # --- onboarding -------------------------------------------------------------------------------
 
@@ -1018,6 +1029,8 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
         camera still has to accept the credentials before anything is saved.
         """
         entry = self._get_reconfigure_entry()
+        if not is_detector_entry(entry) and not is_camera_entry(entry):
+            return self.async_abort(reason="nothing_to_reconfigure")
         if is_detector_entry(entry):
             if entry.data[CONF_DETECTOR_KIND] == DETECTOR_KIND_LOCAL:
                 return await self.async_step_reconfigure_local()
@@ -1137,6 +1150,7 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
 
 SECTION_DETECTION = "detection"
 SECTION_ZONES = "zones_and_masks"
+SECTION_SECURITY = "security"
 # Fields of each section, as stored (flat) in the entry's options.
 _SECTION_FIELDS = {
     SECTION_DETECTION: (
@@ -1150,6 +1164,7 @@ _SECTION_FIELDS = {
         CONF_OFF_DELAY,
     ),
     SECTION_ZONES: (CONF_ZONES, CONF_MASKS),
+    SECTION_SECURITY: SECURITY_FIELDS,
 }
 
 
@@ -1207,6 +1222,9 @@ def _flatten(user_input: Mapping[str, Any]) -> dict[str, Any]:
     """The options as stored: section fields lifted to the top level, numbers as numbers."""
     flat = {k: v for k, v in user_input.items() if k not in _SECTION_FIELDS}
     for name in _SECTION_FIELDS:
+        if name == SECTION_SECURITY and name in user_input:
+            flat.update(security_options(user_input[name]))
+            continue
         flat.update(user_input.get(name, {}))
     flat.setdefault(CONF_ZONES, "")
     flat.setdefault(CONF_MASKS, "")
@@ -1304,6 +1322,9 @@ class HsiOptionsFlow(OptionsFlowWithReload):
                     _detection_schema(profiles), {"collapsed": False}
                 ),
                 probatio.Required(SECTION_ZONES): section(_zones_schema(), {"collapsed": True}),
+                probatio.Optional(SECTION_SECURITY): section(
+                    security_schema(), {"collapsed": True}
+                ),
             }
         )
         defaults: dict[str, Any] = {
@@ -1324,6 +1345,9 @@ class HsiOptionsFlow(OptionsFlowWithReload):
             CONF_PROFILES: [t for t in current.get(CONF_PROFILES, []) if t in offered] or fallback,
         }
         for name, fields in _SECTION_FIELDS.items():
+            if name == SECTION_SECURITY:
+                suggested[name] = security_suggested(current)
+                continue
             suggested[name] = {key: current.get(key, defaults[key]) for key in fields}
         if suggested[SECTION_DETECTION][CONF_DETECTION_PROFILE] not in offered:
             # "auto", or a profile the camera no longer has: auto stands in for the latter.

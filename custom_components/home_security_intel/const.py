@@ -121,3 +121,9 @@ MEDIA_DIR: Final = "home_security_intel"  # under Home Assistant's media directo
 # Compat (issue 10): the camera's serial number, stored so that several ONVIF devices behind one
 # MAC (multi-channel encoders, NVR ports) are told apart.
 CONF_SERIAL: Final = "serial_number"
+
+# intel (D): the security layer inside Home Assistant.
+HOME_UNIQUE_ID: Final = "home"  # the home entry's unique id (single instance)
+SIGNAL_ALERT_CHANGED: Final = f"{DOMAIN}_alert_changed"  # a camera's alert started or ended
+SERVICE_ANALYZE_EVENT: Final = "analyze_event"
+ATTR_EVENT_ID: Final = "event_id"

@@ -24,6 +24,7 @@ from .const import (
     CONF_URL,
     DETECTOR_KIND_LOCAL,
     DOMAIN,
+    HOME_UNIQUE_ID,
     MANUFACTURER_FALLBACK,
 )
 from .coordinator import CameraCoordinator
@@ -33,6 +34,7 @@ from .onvif import CameraInfo
 if TYPE_CHECKING:
     from .data import HsiConfigEntry
     from .detector_hub import DetectorHub
+    from .security import SecurityMonitor
 
 
 def camera_device_id(entry: ConfigEntry, info: CameraInfo) -> str:
@@ -168,6 +170,42 @@ class HsiDetectionEntity(CoordinatorEntity[DetectionCoordinator]):
             and not self.coordinator.detector_down
             and self.coordinator.config_entry.runtime_data.coordinator.last_update_success
         )
+
+
+class HsiSecurityEntity(HsiDetectionEntity):
+    """A security entity of one camera (risk, alerts, events): available like detection."""
+
+    def __init__(self, monitor: SecurityMonitor, key: str) -> None:
+        """Attach the entity to the camera's security monitor (and its detection loop)."""
+        super().__init__(monitor.detection, key)
+        self.monitor = monitor
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the monitor too: risk and alerts change between frames (timers, AI)."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.monitor.async_add_listener(self.async_write_ha_state))
+
+
+@callback
+def async_security_monitor(
+    hass: HomeAssistant, entry: HsiConfigEntry, domain: str, keys: Collection[str]
+) -> SecurityMonitor | None:
+    """The camera's security monitor; without one (no detection) its entities are dropped."""
+    monitor = entry.runtime_data.security
+    if monitor is None:
+        async_remove_stale_entities(hass, entry, domain, (), keys.__contains__)
+    return monitor
+
+
+def home_device_info() -> DeviceInfo:
+    """The home entry's device: a service grouping what concerns every camera."""
+    return DeviceInfo(
+        identifiers={(DOMAIN, HOME_UNIQUE_ID)},
+        name="Home",
+        manufacturer="Home Security Intelligence",
+        model="Home",
+        entry_type=DeviceEntryType.SERVICE,
+    )
 
 
 class HsiControlEntity(HsiDetectionEntity):

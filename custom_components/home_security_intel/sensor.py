@@ -20,6 +20,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EntityCategory, Platform, UnitOfInformation, UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
 from .data import is_detector_entry
 from .detection.model import GROUPS
@@ -28,11 +29,15 @@ from .detector_hub import DetectorHub, DetectorStatus
 from .entity import (
     HsiDetectionEntity,
     HsiDetectorEntity,
+    HsiSecurityEntity,
     async_remove_stale_entities,
+    async_security_monitor,
     camera_device_id,
     camera_device_info,
     entity_unique_id,
 )
+from .intelligence.model import RISK_LEVELS
+from .security import SecurityMonitor
 from .store import HsiStore
 
 PARALLEL_UPDATES = 0
@@ -72,6 +77,62 @@ class DetectorSensorDescription(SensorEntityDescription):
     """A detector sensor and how it reads the hub's status."""
 
     value: Callable[[DetectorStatus], float | int | str | None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecuritySensorDescription(SensorEntityDescription):
+    """A camera security sensor and how it reads the camera's security monitor."""
+
+    value: Callable[[SecurityMonitor], float | int | str | None]
+    attributes: Callable[[SecurityMonitor], dict[str, object]] | None = None
+
+
+def _risk_attributes(monitor: SecurityMonitor) -> dict[str, object]:
+    event = monitor.event
+    return {
+        "score": monitor.risk.score,
+        "reasons": monitor.reasons_text(),
+        "reason_keys": [reason.key for reason in monitor.risk.reasons],
+        "event_id": event.event_id if event else None,
+    }
+
+
+def _ai_attributes(monitor: SecurityMonitor) -> dict[str, object]:
+    budget = monitor.budget
+    return {
+        "calls_today": budget.calls_today(dt_util.now().date()),
+        "daily_cap": budget.daily_cap,
+        "failures": budget.failures,
+        "skipped": budget.skipped,
+        "last_error": budget.last_error,
+    }
+
+
+SECURITY_SENSORS: tuple[SecuritySensorDescription, ...] = (
+    SecuritySensorDescription(
+        key="risk_level",
+        translation_key="risk_level",
+        device_class=SensorDeviceClass.ENUM,
+        options=list(RISK_LEVELS),
+        value=lambda monitor: monitor.risk.level,
+        attributes=_risk_attributes,
+    ),
+    SecuritySensorDescription(
+        key="risk_score",
+        translation_key="risk_score",
+        state_class=SensorStateClass.MEASUREMENT,
+        value=lambda monitor: monitor.risk.score,
+    ),
+    SecuritySensorDescription(
+        key="ai_calls",
+        translation_key="ai_calls",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value=lambda monitor: monitor.budget.calls,
+        attributes=_ai_attributes,
+    ),
+)
 
 
 def _count(group: str) -> DetectionSensorDescription:
@@ -186,6 +247,10 @@ async def async_setup_entry(
     )
     if detection is not None:
         async_add_entities(DetectionSensor(detection, d) for d in descriptions)
+    if monitor := async_security_monitor(
+        hass, entry, Platform.SENSOR, {d.key for d in SECURITY_SENSORS}
+    ):
+        async_add_entities(SecuritySensor(monitor, d) for d in SECURITY_SENSORS)
 
 
 class DetectionSensor(HsiDetectionEntity, SensorEntity):
@@ -204,6 +269,28 @@ class DetectionSensor(HsiDetectionEntity, SensorEntity):
     def native_value(self) -> float | int | str | None:
         """The figure from the latest frame."""
         return self.entity_description.value(self.coordinator.data)
+
+
+class SecuritySensor(HsiSecurityEntity, SensorEntity):
+    """One figure of a camera's security layer."""
+
+    entity_description: SecuritySensorDescription
+
+    def __init__(self, monitor: SecurityMonitor, description: SecuritySensorDescription) -> None:
+        """Create the sensor that ``description`` describes."""
+        super().__init__(monitor, description.key)
+        self.entity_description = description
+
+    @property
+    def native_value(self) -> float | int | str | None:
+        """The figure now."""
+        return self.entity_description.value(self.monitor)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, object] | None:
+        """What explains the figure (reasons for the risk, counters for the AI)."""
+        attributes = self.entity_description.attributes
+        return attributes(self.monitor) if attributes else None
 
 
 class DetectorSensor(HsiDetectorEntity, SensorEntity):

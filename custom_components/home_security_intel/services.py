@@ -1,5 +1,6 @@
 """Service actions: ``detect`` analyses one frame of each targeted camera now; ``get_events``
-pages through the stored security events; ``export_events`` writes one archive of a camera's.
+pages through the stored security events; ``export_events`` writes one archive of a camera's;
+``analyze_event`` asks the camera's AI Task entity about one security event now.
 
 ``detect`` answers with the detector's raw detections and the pipeline's confirmed objects (response
 data), so a script can ask "who is at the door right now" without waiting for the steady rate.
@@ -28,7 +29,8 @@ from homeassistant.helpers.update_coordinator import UpdateFailed
 from homeassistant.util import dt as dt_util
 import probatio as vol
 
-from .const import CONF_ENTRY_TYPE, DOMAIN, ENTRY_TYPE_DETECTOR, ENTRY_TYPE_HOME
+from .const import ATTR_EVENT_ID, DOMAIN, SERVICE_ANALYZE_EVENT
+from .data import is_camera_entry
 from .detection.model import Box, DetectorError
 from .detection_coordinator import DetectionCoordinator
 from .intelligence.model import RISK_LEVELS, SEVERITY_ALERT, SEVERITY_DETECTION, SecurityEvent
@@ -155,6 +157,27 @@ def async_setup_services(hass: HomeAssistant) -> None:
         supports_response=SupportsResponse.ONLY,
     )
 
+    async def async_analyze_event(call: ServiceCall) -> ServiceResponse:
+        event_id: str = call.data[ATTR_EVENT_ID]
+        for entry in hass.config_entries.async_loaded_entries(DOMAIN):
+            if not is_camera_entry(entry) or (monitor := entry.runtime_data.security) is None:
+                continue
+            if await monitor.async_knows(event_id):
+                return {"event": (await monitor.async_analyze(event_id)).to_dict()}
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="event_not_found",
+            translation_placeholders={"event_id": event_id},
+        )
+
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_ANALYZE_EVENT,
+        async_analyze_event,
+        schema=vol.Schema({vol.Required(ATTR_EVENT_ID): str}),
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+
 
 # --- the event history: get_events and export_events ------------------------------------------
 
@@ -193,11 +216,7 @@ EXPORT_EVENTS_SCHEMA = vol.Schema({**_CAMERA_FIELDS, **_RANGE_FIELDS})
 
 
 def _is_camera_entry(entry: ConfigEntry | None) -> bool:
-    return (
-        entry is not None
-        and entry.domain == DOMAIN
-        and entry.data.get(CONF_ENTRY_TYPE) not in (ENTRY_TYPE_DETECTOR, ENTRY_TYPE_HOME)
-    )
+    return entry is not None and entry.domain == DOMAIN and is_camera_entry(entry)
 
 
 def _camera_id(hass: HomeAssistant, data: Mapping[str, Any]) -> str | None:
@@ -255,7 +274,7 @@ async def async_event_dict(
     answer = event.to_dict()
     if event.has_snapshot:
         answer["snapshot"] = store.snapshot_media_id(event)
-        answer["snapshot_url"] = await async_signed_snapshot_url(hass, event)
+        answer["snapshot_url"] = async_signed_snapshot_url(hass, event)
     return answer
 
 

@@ -167,14 +167,14 @@ async def test_signed_snapshot_url(
     assert await async_setup_component(hass, DOMAIN, {})
     store = await async_acquire_store(hass)
     event = await store.async_record(make_event(), JPEG, b"annotated" + JPEG)
-    signed = await async_signed_snapshot_url(hass, event)
+    signed = async_signed_snapshot_url(hass, event)
     assert signed.startswith(snapshot_url(event.camera_id, event.event_id) + "?authSig=")
     client = await hass_client_no_auth()
     response = await client.get(signed)
     assert response.status == HTTPStatus.OK
     assert response.content_type == "image/jpeg"
     assert await response.read() == b"annotated" + JPEG
-    original = await client.get(await async_signed_snapshot_url(hass, event, annotated=False))
+    original = await client.get(async_signed_snapshot_url(hass, event, annotated=False))
     assert await original.read() == JPEG
     unsigned = await client.get(snapshot_url(event.camera_id, event.event_id))
     assert unsigned.status == HTTPStatus.UNAUTHORIZED

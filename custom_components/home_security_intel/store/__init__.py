@@ -254,7 +254,8 @@ def async_get_store(hass: HomeAssistant) -> HsiStore | None:
     return shared.holder.store
 
 
-async def async_signed_snapshot_url(
+@callback
+def async_signed_snapshot_url(
     hass: HomeAssistant, event: SecurityEvent, annotated: bool = True
 ) -> str:
     """A path to the event's frame that works without a login for 24 hours (notifications);
