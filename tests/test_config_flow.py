@@ -64,6 +64,7 @@ from custom_components.home_security_intel.const import (
     FRAME_SOURCE_RTSP,
     FRAME_SOURCE_SNAPSHOT,
 )
+from custom_components.home_security_intel.data import is_camera_entry
 from custom_components.home_security_intel.onvif import (
     DiscoveredCamera,
     OnvifCamera,
@@ -757,9 +758,13 @@ async def test_devices_behind_one_mac_are_separate_cameras(
             f"{SIM_MAC}_{channels[3].port}",
         ]
         assert setup_integration.data == fixture_data(onvif_sim)
-        entries = hass.config_entries.async_entries(DOMAIN)
+        entries = [e for e in hass.config_entries.async_entries(DOMAIN) if is_camera_entry(e)]
         assert [state(e) for e in entries] == [ConfigEntryState.LOADED] * 5
-        devices = list(dr.async_get(hass).devices)
+        devices = [
+            device
+            for device in dr.async_get(hass).devices
+            if any(entry.entry_id in device.config_entries for entry in entries)
+        ]
         assert {(DOMAIN, e.unique_id) for e in entries} == {
             identifier for device in devices for identifier in device.identifiers
         }

@@ -13,7 +13,8 @@ from typing import Final
 
 from homeassistant.components.calendar import CalendarEntity, CalendarEvent
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
@@ -111,6 +112,26 @@ class SecurityEventCalendar(CalendarEntity):
         """Refresh whenever the store records one of our events."""
         await super().async_added_to_hass()
         self.async_on_remove(self._store.async_add_listener(self._on_recorded))
+        unsub_stop: CALLBACK_TYPE | None = None
+
+        @callback
+        def _async_stop(_: Event) -> None:
+            # Home Assistant stops without removing entities: the calendar's timer for the end
+            # of the event in progress must not outlive it.
+            nonlocal unsub_stop
+            unsub_stop = None
+            for unsub in self._alarm_unsubs or ():
+                unsub()
+            self._alarm_unsubs = []
+
+        unsub_stop = self.hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_stop)
+
+        @callback
+        def _async_removed() -> None:
+            if unsub_stop is not None:
+                unsub_stop()
+
+        self.async_on_remove(_async_removed)
 
     @callback
     def _on_recorded(self, event: SecurityEvent) -> None:

@@ -575,7 +575,7 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
         configured = {
             _address_key(entry.data[CONF_HOST], entry.data[CONF_PORT])
             for entry in self._async_current_entries(include_ignore=False)
-            if not is_detector_entry(entry)
+            if is_camera_entry(entry)
         }
         self._discovered = {
             key: camera
@@ -760,7 +760,7 @@ class HsiConfigFlow(ConfigFlow, domain=DOMAIN):
         return [
             entry
             for entry in self._async_current_entries(include_ignore=False)
-            if not is_detector_entry(entry)
+            if is_camera_entry(entry)
         ]
 
     def _configured_at(self, host: str, port: int) -> bool:

@@ -27,7 +27,9 @@ from .const import (
     CONF_URL,
     CONF_USERNAME,
 )
-from .data import DetectorConfigEntry, HsiConfigEntry, is_detector_entry
+from .data import DetectorConfigEntry, HsiConfigEntry, is_detector_entry, is_home_entry
+from .security import SecurityMonitor
+from .store import HsiStore
 
 TO_REDACT = {
     CONF_HOST,
@@ -144,6 +146,8 @@ async def async_get_config_entry_diagnostics(
     """Return the entry's settings and its state: a camera's, or a detector's."""
     if is_detector_entry(entry):
         return async_redact_data(_detector_diagnostics(entry), TO_REDACT)
+    if is_home_entry(entry):
+        return {"entry": _entry(entry), "store": await _store_diagnostics(entry.runtime_data)}
     data = entry.runtime_data
     info = data.info
     coordinator = data.coordinator
@@ -179,6 +183,49 @@ async def async_get_config_entry_diagnostics(
                 "clock_skew_s": status.clock_skew,
             },
             "detection": _detection_diagnostics(entry),
+            "security": _security_diagnostics(data.security),
         },
         TO_REDACT,
     )
+
+
+def _security_diagnostics(monitor: SecurityMonitor | None) -> dict[str, Any] | None:
+    """The camera's current risk, its open event and its AI budget (no titles or summaries:
+    they may describe people)."""
+    if monitor is None:
+        return None
+    event = monitor.event
+    budget = monitor.budget
+    return {
+        "settings": {
+            "alert_level": monitor.settings.grouping.alert_level,
+            "ai_task": monitor.settings.ai_task is not None,
+            "alarm_panel": monitor.settings.alarm_panel is not None,
+        },
+        "risk": {"score": monitor.risk.score, "reasons": [r.key for r in monitor.risk.reasons]},
+        "alert_active": monitor.alert_active,
+        "open_event": {
+            "event_id": event.event_id,
+            "start": event.start.isoformat(),
+            "level": event.level,
+            "severity": event.severity,
+            "objects": len(event.objects),
+        }
+        if event is not None
+        else None,
+        "ai": {
+            "calls": budget.calls,
+            "failures": budget.failures,
+            "skipped": budget.skipped,
+            "last_error": budget.last_error,
+        },
+    }
+
+
+async def _store_diagnostics(store: HsiStore) -> dict[str, Any]:
+    """How much history the store keeps: events and days per camera (entry ids only)."""
+    cameras: dict[str, dict[str, int]] = {}
+    for camera in await store.events.async_cameras():
+        days = await store.events.async_days(camera)
+        cameras[camera] = {"events": sum(count for _, count in days), "days": len(days)}
+    return {"cameras": cameras}

@@ -153,15 +153,18 @@ class HsiMediaSource(MediaSource):
             raise Unresolvable(f"Unknown media item: {item.identifier}") from err
         if ident.node != "image":
             raise Unresolvable(f"Not a frame: {item.identifier}")
-        if (store := async_get_store(self.hass)) is None or not (
-            await store.async_snapshot_file(
-                ident.camera_id, ident.event_id, annotated=ident.kind == KIND_ANNOTATED
+        annotated = ident.kind == KIND_ANNOTATED
+        if (store := async_get_store(self.hass)) is None or (
+            path := await store.async_snapshot_file(
+                ident.camera_id, ident.event_id, annotated=annotated
             )
-        ):
+        ) is None:
             raise Unresolvable(f"No such frame: {item.identifier}")
+        # The local path too: Home Assistant's AI Task attaches only local files.
         return PlayMedia(
-            snapshot_url(ident.camera_id, ident.event_id, annotated=ident.kind == KIND_ANNOTATED),
+            snapshot_url(ident.camera_id, ident.event_id, annotated=annotated),
             "image/jpeg",
+            path=path,
         )
 
     async def async_browse_media(self, item: MediaSourceItem) -> BrowseMediaSource:

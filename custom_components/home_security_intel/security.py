@@ -29,7 +29,7 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_point_in_utc_time
@@ -444,7 +444,10 @@ class SecurityMonitor:
     def _schedule_timer(self) -> None:
         self._cancel_timer()
         if (deadline := self.grouper.deadline()) is not None:
-            self._timer = async_track_point_in_utc_time(self.hass, self._async_on_timer, deadline)
+            # Cancelled at shutdown: Home Assistant stops without unloading entries.
+            self._timer = async_track_point_in_utc_time(
+                self.hass, HassJob(self._async_on_timer, cancel_on_shutdown=True), deadline
+            )
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

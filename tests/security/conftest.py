@@ -34,7 +34,7 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.home_security_intel import security
 from tests.test_detection_common import HostileDetector, hostile_detector
 
-from .memory_store import memory_store  # noqa: F401 - a fixture
+from .store_view import event_store  # noqa: F401 - a fixture
 
 AI_DOMAIN = "hsi_test_ai"
 AI_ENTITY_ID = "ai_task.test_analyst"

@@ -40,7 +40,7 @@ from tests.test_detection_common import (
 )
 
 from .conftest import AI_ENTITY_ID, TIMEOUT, Analyst
-from .memory_store import MemoryStore
+from .store_view import StoreView
 from .test_security import night_and_nobody_home, nobody
 
 GOOD = {
@@ -78,7 +78,7 @@ async def test_a_good_answer_refines_the_event(
     freezer: FrozenDateTimeFactory,
     onvif_sim: OnvifSimulator,
     hostile: HostileDetector,
-    memory_store: MemoryStore,
+    event_store: StoreView,
     analyst: Analyst,
 ) -> None:
     analyst.answers = [GOOD]
@@ -99,8 +99,8 @@ async def test_a_good_answer_refines_the_event(
     assert "Camera: Cam. Time: night." in task.instructions
     assert "person at night; nobody home" in task.instructions
     assert task.structure is not None
-    assert analyst.attachment_bytes == [memory_store.frames[started["event_id"]][1]]
-    stored = memory_store.events.rows[started["event_id"]]
+    assert analyst.attachment_bytes == [(await event_store.frames(started["event_id"]))[1]]
+    stored = await event_store.get(started["event_id"])
     assert stored.ai is not None
     assert stored.ai.reasoning.startswith("Nobody is home")
     assert stored.risk.score == 70  # the rules' peak is kept beside the verdict
@@ -112,7 +112,7 @@ async def test_a_good_answer_refines_the_event(
     ended = fired.fired()[-1]
     assert ended["event_type"] == "security_event_ended"
     assert ended["title"] == "Stranger at the back door"
-    assert memory_store.events.rows[started["event_id"]].ai is not None
+    assert (await event_store.get(started["event_id"])).ai is not None
     assert len(analyst.tasks) == 1
 
 
@@ -134,7 +134,7 @@ async def test_a_bad_answer_keeps_the_rules_score(
     freezer: FrozenDateTimeFactory,
     onvif_sim: OnvifSimulator,
     hostile: HostileDetector,
-    memory_store: MemoryStore,
+    event_store: StoreView,
     analyst: Analyst,
     answer: Any,
     reason: str,
@@ -147,7 +147,7 @@ async def test_a_bad_answer_keeps_the_rules_score(
     assert len(analyst.tasks) == 1
     assert monitor.budget.failures == 1
     assert monitor.budget.last_error == reason
-    stored = memory_store.events.rows[started["event_id"]]
+    stored = await event_store.get(started["event_id"])
     assert stored.ai is None
     assert stored.score == 70
     # Detection went on meanwhile and the event ends as usual.
@@ -165,7 +165,7 @@ async def test_the_daily_cap_and_the_interval_bound_the_calls(
     freezer: FrozenDateTimeFactory,
     onvif_sim: OnvifSimulator,
     hostile: HostileDetector,
-    memory_store: MemoryStore,
+    event_store: StoreView,
     analyst: Analyst,
 ) -> None:
     analyst.answers = [GOOD, GOOD, GOOD]
@@ -191,7 +191,7 @@ async def test_the_daily_cap_and_the_interval_bound_the_calls(
     assert len(analyst.tasks) == 2
     await hass.async_block_till_done()
     assert fired.fired()[-1]["event_type"] == "security_event_updated"
-    assert memory_store.events.rows[second].ai is not None
+    assert (await event_store.get(second)).ai is not None
     # ... the daily cap does.
     with pytest.raises(HomeAssistantError) as raised:
         await hass.services.async_call(
@@ -209,7 +209,7 @@ async def test_analyze_event_errors_are_translated(
     freezer: FrozenDateTimeFactory,
     onvif_sim: OnvifSimulator,
     hostile: HostileDetector,
-    memory_store: MemoryStore,
+    event_store: StoreView,
     analyst: Analyst,
 ) -> None:
     analyst.answers = [TIMEOUT, TIMEOUT]
@@ -252,7 +252,7 @@ async def test_the_filter_decides_what_is_sent(
     freezer: FrozenDateTimeFactory,
     onvif_sim: OnvifSimulator,
     hostile: HostileDetector,
-    memory_store: MemoryStore,
+    event_store: StoreView,
     analyst: Analyst,
 ) -> None:
     analyst.answers = [GOOD]
@@ -275,7 +275,7 @@ async def test_the_diagnostic_sensor_counts_the_calls(
     freezer: FrozenDateTimeFactory,
     onvif_sim: OnvifSimulator,
     hostile: HostileDetector,
-    memory_store: MemoryStore,
+    event_store: StoreView,
     analyst: Analyst,
 ) -> None:
     analyst.answers = ["not an answer"]

@@ -1,9 +1,8 @@
 """The security layer inside Home Assistant: a person at night becomes an alert with evidence.
 
-Real all the way through except the store: the ONVIF simulator serves frames, a small aiohttp
-detector on 127.0.0.1 answers (one person, or nothing), the pipeline confirms, the security
-monitor scores and groups, the entities show it. The store is the TEST-ONLY in-memory stand-in
-(memory_store.py) until helper E's store is merged.
+Real all the way through: the ONVIF simulator serves frames, a small aiohttp detector on
+127.0.0.1 answers (one person, or nothing), the pipeline confirms, the security monitor scores
+and groups, the entities show it, the shared store (SQLite and snapshot files) keeps it.
 """
 
 from __future__ import annotations
@@ -17,6 +16,10 @@ from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.home_security_intel.const import (
     CONF_ALARM_PANEL,
@@ -44,7 +47,7 @@ from tests.test_detection_common import (
     state,
 )
 
-from .memory_store import MemoryStore
+from .store_view import StoreView
 
 
 async def nobody(request: web.Request) -> web.StreamResponse:
@@ -83,7 +86,7 @@ async def test_a_person_at_night_is_an_alert_with_a_snapshot(
     freezer: FrozenDateTimeFactory,
     onvif_sim: OnvifSimulator,
     hostile: HostileDetector,
-    memory_store: MemoryStore,
+    event_store: StoreView,
 ) -> None:
     night_and_nobody_home(hass)
     ids = await start(hass, onvif_sim, hostile)
@@ -107,8 +110,18 @@ async def test_a_person_at_night_is_an_alert_with_a_snapshot(
     assert started["title"] == "Person in view"
     assert started["summary"] == "Person in view, person at night, nobody home"
     event_id = started["event_id"]
-    assert started["snapshot"] == f"media-source://media_source/local/hsi/{event_id}.jpg"
-    frame, annotated = memory_store.frames[event_id]
+    camera_id = next(
+        e for e in hass.config_entries.async_entries(DOMAIN) if e.title == "Cam"
+    ).entry_id
+    assert (
+        started["snapshot"]
+        == f"media-source://home_security_intel/{camera_id}/{event_id}/annotated"
+    )
+    assert started["snapshot_url"].startswith(
+        f"/api/home_security_intel/snapshot/{camera_id}/{event_id}/annotated?authSig="
+    )
+    assert started["previous_alert"] is None
+    frame, annotated = await event_store.frames(event_id)
     assert is_jpeg(frame)
     assert annotated is not None
     assert is_jpeg(annotated)
@@ -126,7 +139,7 @@ async def test_a_person_at_night_is_an_alert_with_a_snapshot(
     assert state(hass, home_alert(hass)).state == STATE_OFF
     kinds = [f["event_type"] for f in fired.fired()]
     assert kinds == ["security_event_started", "security_event_ended"]
-    ended = memory_store.events.rows[event_id]
+    ended = await event_store.get(event_id)
     assert ended.end is not None
     assert ended.end <= left
     assert ended.has_snapshot  # the snapshot recorded at the start is not forgotten
@@ -138,7 +151,7 @@ async def test_daytime_is_a_detection_until_the_alarm_is_armed(
     freezer: FrozenDateTimeFactory,
     onvif_sim: OnvifSimulator,
     hostile: HostileDetector,
-    memory_store: MemoryStore,
+    event_store: StoreView,
 ) -> None:
     hass.states.async_set("sun.sun", "above_horizon")
     hass.states.async_set("zone.home", "0")
@@ -167,7 +180,7 @@ async def test_the_home_entry_is_created_once(
     freezer: FrozenDateTimeFactory,
     onvif_sim: OnvifSimulator,
     hostile: HostileDetector,
-    memory_store: MemoryStore,
+    event_store: StoreView,
 ) -> None:
     await start(hass, onvif_sim, hostile)
     homes = [e for e in hass.config_entries.async_entries(DOMAIN) if is_home_entry(e)]
@@ -188,7 +201,7 @@ async def test_restart_in_the_middle_of_an_event_closes_it(
     freezer: FrozenDateTimeFactory,
     onvif_sim: OnvifSimulator,
     hostile: HostileDetector,
-    memory_store: MemoryStore,
+    event_store: StoreView,
 ) -> None:
     """The store holds an event the previous run left open: it is closed at its last sighting."""
     hostile.behaviour = nobody
@@ -205,27 +218,27 @@ async def test_restart_in_the_middle_of_an_event_closes_it(
         risk=RiskAssessment(70),
     )
     other = SecurityEvent("b" * 32, "another camera", "Other", start_at)
-    await memory_store.async_record(stale)
-    await memory_store.async_record(other)
+    await event_store.async_record(stale)
+    await event_store.async_record(other)
     await add(hass, entry)
-    closed = memory_store.events.rows["a" * 32]
+    closed = await event_store.get("a" * 32)
     assert closed.end == seen
-    assert memory_store.events.rows["b" * 32].is_open  # not this camera's
+    assert (await event_store.get("b" * 32)).is_open  # not this camera's
 
 
-async def test_without_a_store_events_still_reach_the_entities(
+async def test_alert_sensors_carry_the_event_and_unloading_ends_it(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     onvif_sim: OnvifSimulator,
     hostile: HostileDetector,
 ) -> None:
-    """No store behind the recorder (nothing persisted): alerts and events work, no snapshot."""
+    """The alert sensors name the event; unloading the camera ends it (announced)."""
     night_and_nobody_home(hass)
     ids = await start(hass, onvif_sim, hostile)
     fired = StateRecorder(hass, ids["security_event"])
     await frames(hass, freezer, 3)
     (started,) = fired.fired()
-    assert started["snapshot"] is None
+    assert started["snapshot"] is not None
     alert = state(hass, ids["alert_active"])
     assert alert.state == STATE_ON
     assert alert.attributes["event_id"] == started["event_id"]
@@ -240,3 +253,32 @@ async def test_without_a_store_events_still_reach_the_entities(
     await hass.async_block_till_done()
     assert fired.fired()[-1]["event_type"] == "security_event_ended"
     assert not monitor.alert_active
+
+
+async def test_diagnostics_show_the_alert_and_the_history(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    onvif_sim: OnvifSimulator,
+    hostile: HostileDetector,
+    event_store: StoreView,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """The camera's diagnostics carry its risk, open event and AI budget (no titles); the home
+    entry's, how much history each camera has."""
+    night_and_nobody_home(hass)
+    await start(hass, onvif_sim, hostile)
+    await frames(hass, freezer, 3)
+    camera = next(e for e in hass.config_entries.async_entries(DOMAIN) if e.title == "Cam")
+    home = next(e for e in hass.config_entries.async_entries(DOMAIN) if is_home_entry(e))
+    security = (await get_diagnostics_for_config_entry(hass, hass_client, camera))["security"]
+    assert security["alert_active"] is True
+    assert security["risk"] == {
+        "score": 70,
+        "reasons": ["person", "person_at_night", "nobody_home"],
+    }
+    assert security["open_event"]["level"] == "high"
+    assert security["open_event"]["severity"] == "alert"
+    assert security["ai"]["calls"] == 0
+    assert "title" not in security["open_event"]
+    history = await get_diagnostics_for_config_entry(hass, hass_client, home)
+    assert history["store"]["cameras"] == {camera.entry_id: {"events": 1, "days": 1}}
