@@ -763,7 +763,7 @@ async def test_devices_behind_one_mac_are_separate_cameras(
         devices = [
             device
             for device in dr.async_get(hass).devices
-            if any(entry.entry_id in device.config_entries for entry in entries)
+            if any(entry.entry_id == device.config_entry_id for entry in entries)
         ]
         assert {(DOMAIN, e.unique_id) for e in entries} == {
             identifier for device in devices for identifier in device.identifiers
@@ -789,7 +789,11 @@ async def test_devices_behind_one_mac_are_separate_cameras(
         )
         assert result["type"] is FlowResultType.ABORT
         assert result["reason"] == "already_configured"
-        assert {e.data[CONF_HOST] for e in hass.config_entries.async_entries(DOMAIN)} == {NEW_HOST}
+        assert {
+            e.data[CONF_HOST]
+            for e in hass.config_entries.async_entries(DOMAIN)
+            if is_camera_entry(e)
+        } == {NEW_HOST}
         await hass.async_block_till_done()
     finally:
         for channel in channels:

@@ -231,14 +231,10 @@ def _camera_id(hass: HomeAssistant, data: Mapping[str, Any]) -> str | None:
         found.add(entry_id)
     if device_id := data.get(ATTR_DEVICE_ID):
         device = dr.async_get(hass).async_get(device_id)
-        entries = [
-            entry_id
-            for entry_id in (device.config_entries if device else ())
-            if _is_camera_entry(hass.config_entries.async_get_entry(entry_id))
-        ]
-        if len(entries) != 1:
+        owner = device.config_entry_id if device else None
+        if owner is None or not _is_camera_entry(hass.config_entries.async_get_entry(owner)):
             raise _unknown_camera(device_id)
-        found.add(entries[0])
+        found.add(owner)
     if entry_id := data.get(ATTR_CONFIG_ENTRY_ID):
         if not _is_camera_entry(hass.config_entries.async_get_entry(entry_id)):
             raise _unknown_camera(entry_id)
