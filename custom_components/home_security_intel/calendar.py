@@ -13,8 +13,7 @@ from typing import Final
 
 from homeassistant.components.calendar import CalendarEntity, CalendarEvent
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import EVENT_HOMEASSISTANT_STOP
-from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
@@ -102,6 +101,18 @@ class SecurityEventCalendar(CalendarEntity):
         self._attr_unique_id = unique_id
         self._attr_device_info = device_info
         self._current: CalendarEvent | None = None
+        self._removed = False
+
+    async def async_will_remove_from_hass(self) -> None:
+        """No state (nor alarm) after removal: an update scheduled just before may still run."""
+        self._removed = True
+        await super().async_will_remove_from_hass()
+
+    @callback
+    def _async_write_ha_state(self) -> None:
+        if self._removed:
+            return
+        super()._async_write_ha_state()
 
     @property
     def event(self) -> CalendarEvent | None:
@@ -112,26 +123,6 @@ class SecurityEventCalendar(CalendarEntity):
         """Refresh whenever the store records one of our events."""
         await super().async_added_to_hass()
         self.async_on_remove(self._store.async_add_listener(self._on_recorded))
-        unsub_stop: CALLBACK_TYPE | None = None
-
-        @callback
-        def _async_stop(_: Event) -> None:
-            # Home Assistant stops without removing entities: the calendar's timer for the end
-            # of the event in progress must not outlive it.
-            nonlocal unsub_stop
-            unsub_stop = None
-            for unsub in self._alarm_unsubs or ():
-                unsub()
-            self._alarm_unsubs = []
-
-        unsub_stop = self.hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_stop)
-
-        @callback
-        def _async_removed() -> None:
-            if unsub_stop is not None:
-                unsub_stop()
-
-        self.async_on_remove(_async_removed)
 
     @callback
     def _on_recorded(self, event: SecurityEvent) -> None:
@@ -140,6 +131,8 @@ class SecurityEventCalendar(CalendarEntity):
 
     async def async_update(self) -> None:
         """Look up the event in progress."""
+        if self._removed:
+            return
         now = dt_util.utcnow()
         page = await self._store.events.async_query(
             camera_id=self._camera_id, start=now, end=now + MIN_LENGTH, limit=1
