@@ -11,6 +11,7 @@ real time), so there is one test.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 import contextlib
 import json
@@ -25,8 +26,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import aiohttp
 import pytest
 
+from custom_components.home_security_intel.const import DOMAIN
 from tests.support.onvif_sim.scene import demo_steps
 
 ROOT = Path(__file__).parents[1]
@@ -172,6 +175,87 @@ def _add_detector(api: HomeAssistantApi) -> None:
     assert flow["result"]["state"] == "loaded"
 
 
+def _ws(api: HomeAssistantApi, *messages: dict[str, Any]) -> list[Any]:
+    """Send messages over Home Assistant's WebSocket API (as the frontend does); the results."""
+
+    async def run() -> list[Any]:
+        url = api.base.replace("http://", "ws://") + "/api/websocket"
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            await ws.receive_json()  # auth_required
+            await ws.send_json({"type": "auth", "access_token": api.token})
+            assert (await ws.receive_json())["type"] == "auth_ok"
+            results = []
+            for number, message in enumerate(messages, start=1):
+                await ws.send_json({"id": number, **message})
+                answer = await ws.receive_json()
+                assert answer["success"], answer
+                results.append(answer["result"])
+            return results
+
+    return asyncio.run(run())
+
+
+def _check_security_alert(api: HomeAssistantApi) -> None:
+    """The visit is a high-risk alert with its snapshot in the media panel and on the calendar,
+    and the blueprint's notification was sent."""
+    deadline = time.monotonic() + 60
+    while _state(api, "binary_sensor.simcam_4k_alert_active")["state"] != "on":
+        assert time.monotonic() < deadline, "no alert"
+        time.sleep(0.5)
+    risk = _state(api, "sensor.simcam_4k_risk_level")
+    assert risk["state"] in ("high", "critical")
+    assert "person at night" in risk["attributes"]["reasons"]
+    security = _state(api, "event.simcam_4k_security_event")["attributes"]
+    event_id = security["event_id"]
+    assert security["severity"] == "alert"
+    # The snapshot, in the media panel: cameras -> days -> events -> frames.
+    (root,) = _ws(
+        api, {"type": "media_source/browse_media", "media_content_id": f"media-source://{DOMAIN}"}
+    )
+    (camera,) = root["children"]
+    (days,) = _ws(
+        api, {"type": "media_source/browse_media", "media_content_id": camera["media_content_id"]}
+    )
+    (events,) = _ws(
+        api,
+        {
+            "type": "media_source/browse_media",
+            "media_content_id": days["children"][0]["media_content_id"],
+        },
+    )
+    (shown,) = [e for e in events["children"] if event_id in e["media_content_id"]]
+    (frames_,) = _ws(
+        api, {"type": "media_source/browse_media", "media_content_id": shown["media_content_id"]}
+    )
+    annotated = next(f for f in frames_["children"] if f["media_content_id"].endswith("/annotated"))
+    (resolved,) = _ws(
+        api,
+        {"type": "media_source/resolve_media", "media_content_id": annotated["media_content_id"]},
+    )
+    picture = api.call("GET", resolved["url"])
+    assert picture[:3] == b"\xff\xd8\xff"
+    # On the calendar.
+    now = time.time()
+    window = urllib.parse.urlencode(
+        {
+            "start": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now - 3600)),
+            "end": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now + 3600)),
+        }
+    )
+    listed = api.call("GET", f"/api/calendars/calendar.simcam_4k_security_events?{window}")
+    assert any(item.get("uid") == event_id for item in listed), listed
+    # The blueprint's notification, once for the event (its tag is the notification id).
+    deadline = time.monotonic() + 30
+    while True:
+        (notifications,) = _ws(api, {"type": "persistent_notification/get"})
+        ours = [n for n in notifications if n["notification_id"] == f"hsi-{event_id}"]
+        if ours:
+            break
+        assert time.monotonic() < deadline, notifications
+        time.sleep(0.5)
+    assert ours[0]["title"] == security["title"]
+
+
 def test_develop_onboards_the_demo_camera(develop: HomeAssistantApi) -> None:
     """From "Add integration" to a camera whose person detection drives an automation."""
     api = develop
@@ -197,6 +281,28 @@ def test_develop_onboards_the_demo_camera(develop: HomeAssistantApi) -> None:
         },
     )
     _wait_for(api, "automation.person_at_the_door", "on", 60)
+    # Night, and nobody home (the states the sun and zone integrations keep): the demo person
+    # becomes a high-risk alert. The shipped blueprint notifies it through a real notifier,
+    # Home Assistant's persistent notifications.
+    api.call("POST", "/api/states/sun.sun", {"state": "below_horizon"})
+    api.call("POST", "/api/states/zone.home", {"state": "0"})
+    api.call(
+        "POST",
+        "/api/config/automation/config/security_alerts",
+        {
+            "id": "security_alerts",
+            "alias": "Security alerts",
+            "use_blueprint": {
+                "path": "home_security_intel/notify_on_alert.yaml",
+                "input": {
+                    "security_events": ["event.simcam_4k_security_event"],
+                    "notify_actions": ["notify.persistent_notification"],
+                    "min_level": "high",
+                },
+            },
+        },
+    )
+    _wait_for(api, "automation.security_alerts", "on", 60)
     flow = api.call("POST", "/api/config/config_entries/flow", {"handler": "home_security_intel"})
     flow_path = f"/api/config/config_entries/flow/{flow['flow_id']}"
     flow = api.call("POST", flow_path, {"next_step_id": "camera"})
@@ -240,6 +346,7 @@ def test_develop_onboards_the_demo_camera(develop: HomeAssistantApi) -> None:
     drawn = api.call("GET", "/api/image_proxy/image.simcam_4k_last_detection")
     assert drawn[:3] == b"\xff\xd8\xff"
     assert drawn not in {step.image for step in demo_steps()}  # boxes drawn on it
+    _check_security_alert(api)
     # The person leaves: off after the off delay, and that visit fired one event only.
     _wait_for(api, "binary_sensor.simcam_4k_person", "off", 90)
     assert _state(api, "event.simcam_4k_detection")["attributes"]["object_id"] == first_object
