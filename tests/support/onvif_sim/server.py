@@ -191,6 +191,15 @@ class OnvifSimulator:
             await self._runner.cleanup()
             self._runner = None
 
+    @property
+    def events(self) -> events.EventBroker:
+        """The event service's state: subscriptions and firmware behaviours (see events.py)."""
+        return self._events
+
+    def reboot(self) -> None:
+        """Reboot the camera's event service: every subscription is forgotten."""
+        self._events.reboot()
+
     def set_motion(self, active: bool) -> None:
         """Queue a motion change (IsMotion and MotionAlarm State) for every subscriber."""
         self._events.publish_motion(active, self.camera_now())
@@ -365,7 +374,15 @@ class OnvifSimulator:
                 ("wsnt:UnacceptableInitialTerminationTimeFault",),
                 "Invalid InitialTerminationTime",
             )
-        subscription = self._events.create(terminates_at, now)
+        if self._events.refuse_subscriptions:
+            raise SoapFaultError(
+                500,
+                "env:Receiver",
+                ("ter:Action", "ter:TooManySubscriptions"),
+                "Too many subscriptions",
+            )
+        subscription = self._events.create(self._events.grant(terminates_at, now), now)
+        terminates_at = subscription.terminates_at
         url = self._base_url(http) + SUBSCRIPTION_PATH + subscription.ident
         return _soap_response(events.subscription_created(url, now, terminates_at), req)
 
@@ -391,6 +408,14 @@ class OnvifSimulator:
             raise SoapFaultError(400, "env:Sender", ("ter:InvalidArgVal",), "Invalid Timeout")
         wait = min(timeout, events.MAX_PULL_WAIT).total_seconds()
         messages = await subscription.pull(limit, wait, self._closing)
+        if not self._events.live(subscription, self.camera_now()):
+            # Expired or dropped while the poll waited (a reboot, an Unsubscribe): forgotten.
+            raise SoapFaultError(
+                400,
+                "env:Sender",
+                ("wsrf-rw:ResourceUnknownFault",),
+                "Subscription does not exist or has expired",
+            )
         url = self._base_url(http) + SUBSCRIPTION_PATH + subscription.ident
         return _soap_response(events.pulled(url, self.camera_now(), subscription, messages), req)
 
@@ -405,7 +430,7 @@ class OnvifSimulator:
                 ("wsnt:UnacceptableTerminationTimeFault",),
                 "Invalid TerminationTime",
             )
-        subscription.terminates_at = terminates_at
+        subscription.terminates_at = terminates_at = self._events.grant(terminates_at, now)
         return _soap_response(events.renewed(now, terminates_at), req)
 
     async def _unsubscribe(self, req: SoapRequest, http: web.Request) -> web.Response:
