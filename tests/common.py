@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from homeassistant.core import HomeAssistant
@@ -17,3 +19,14 @@ async def setup_entry(
         hass.config_entries.async_update_entry(entry, options=options)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
+
+
+async def wait_until(predicate: Callable[[], bool], what: str = "the condition") -> None:
+    """Let the loop run until ``predicate()`` holds: for what a real camera delivers in its own
+    time (an event, a subscription). Yields with sleep(0), so it works under frozen time too; the
+    iteration ceiling (far beyond any real wait) only stops a broken test from hanging."""
+    for _ in range(5_000_000):
+        if predicate():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"never happened: {what}")

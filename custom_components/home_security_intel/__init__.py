@@ -15,6 +15,7 @@ from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, Co
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
+from .camera_events import CameraEvents
 from .const import (
     CONF_HOST,
     CONF_PASSWORD,
@@ -154,6 +155,8 @@ async def _async_setup_camera(hass: HomeAssistant, entry: HsiConfigEntry) -> boo
         async_sync_unsafe_uri_issues(hass, entry, info)
         entry.runtime_data = HsiData(camera=camera, info=info, coordinator=coordinator)
         entry.runtime_data.detection = _detection_coordinator(hass, entry, info)
+        if info.supports_events:
+            entry.runtime_data.events = CameraEvents(hass, entry, camera, info)
         await hass.config_entries.async_forward_entry_setups(entry, CAMERA_PLATFORMS)
     except BaseException:
         # Whatever went wrong (including cancellation), the client's session must not leak.
@@ -162,7 +165,13 @@ async def _async_setup_camera(hass: HomeAssistant, entry: HsiConfigEntry) -> boo
     # Keep the health check running even when every entity of the camera is disabled: the
     # coordinator only schedules refreshes while it has listeners.
     entry.async_on_unload(coordinator.async_add_listener(lambda: None))
+    events = entry.runtime_data.events
     if (detection := entry.runtime_data.detection) is not None:
+        if events is not None:
+            # The frame rate follows the camera's motion (the steady rate while it is unknown).
+            entry.async_on_unload(
+                events.async_add_listener(lambda: detection.async_set_motion(events.motion))
+            )
         # Frames start now, whether or not an entity listens (a detector may still be loading);
         # a camera whose detection is switched off takes none until it is switched on.
         entry.async_on_unload(detection.async_add_listener(lambda: None))
@@ -170,6 +179,8 @@ async def _async_setup_camera(hass: HomeAssistant, entry: HsiConfigEntry) -> boo
             entry.async_create_background_task(
                 hass, detection.async_refresh(), f"{DOMAIN}_first_frame_{entry.entry_id}"
             )
+    if events is not None:
+        events.async_start()
     return True
 
 
@@ -199,6 +210,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
     unload_ok = await hass.config_entries.async_unload_platforms(entry, CAMERA_PLATFORMS)
     if unload_ok:
         data: HsiData = entry.runtime_data
+        if data.events is not None:
+            # Before the client closes: the subscription ends with Unsubscribe.
+            await data.events.async_stop()
         if data.detection is not None:
             await data.detection.async_shutdown()
         await data.camera.async_close()

@@ -1,23 +1,35 @@
-"""Binary sensors: occupancy per object group (and per user zone) of a camera; a detector's reach.
+"""Binary sensors: occupancy per object group (and per user zone) of a camera; a detector's reach;
+what the camera's own ONVIF events report (motion, and its own detections).
 
 Occupancy is on only for confirmed objects and stays on for the off delay after the last one left.
 After a restart it starts off and turns on only when frames say so: nothing is restored.
+The event sensors follow the camera's PullPoint subscription: motion for every camera with events,
+its own person / vehicle / animal / line-crossing / intrusion detections (disabled by default) once
+it declares or reports them. They are unavailable while no subscription is live.
 """
 
 from __future__ import annotations
 
-from homeassistant.components.binary_sensor import BinarySensorEntity
+from dataclasses import dataclass
+
+from homeassistant.components.binary_sensor import (
+    BinarySensorEntity,
+    BinarySensorEntityDescription,
+)
 from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EntityCategory, Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .data import is_detector_entry
+from .camera_events import CameraEvents
+from .coordinator import CameraCoordinator
+from .data import HsiConfigEntry, is_detector_entry
 from .detection.model import GROUPS
 from .detection_coordinator import DetectionCoordinator, occupancy_key
 from .detector_hub import DetectorHub
-from .entity import HsiDetectionEntity, HsiDetectorEntity, async_remove_stale_entities
+from .entity import HsiDetectionEntity, HsiDetectorEntity, HsiEntity, async_remove_stale_entities
+from .onvif.events import EventKind
 
 # Entities read their coordinator's data; Home Assistant need not limit concurrency.
 PARALLEL_UPDATES = 0
@@ -48,6 +60,101 @@ async def async_setup_entry(
         lambda key: key in GROUPS or key.startswith("zone_"),
     )
     async_add_entities(sensors)
+    _async_setup_event_sensors(hass, entry, async_add_entities)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CameraEventSensorDescription(BinarySensorEntityDescription):
+    """A binary sensor for one kind of what the camera's events report."""
+
+    kind: EventKind
+
+
+CAMERA_EVENT_SENSORS: tuple[CameraEventSensorDescription, ...] = (
+    CameraEventSensorDescription(
+        key="motion",
+        translation_key="motion",
+        device_class=BinarySensorDeviceClass.MOTION,
+        kind=EventKind.MOTION,
+    ),
+    *(
+        CameraEventSensorDescription(
+            key=f"camera_{kind}",
+            translation_key=f"camera_{kind}",
+            device_class=device_class,
+            entity_registry_enabled_default=False,
+            kind=kind,
+        )
+        for kind, device_class in (
+            (EventKind.PERSON, BinarySensorDeviceClass.OCCUPANCY),
+            (EventKind.VEHICLE, BinarySensorDeviceClass.OCCUPANCY),
+            (EventKind.ANIMAL, BinarySensorDeviceClass.OCCUPANCY),
+            (EventKind.LINE_CROSSING, BinarySensorDeviceClass.MOTION),
+            (EventKind.INTRUSION, BinarySensorDeviceClass.OCCUPANCY),
+        )
+    ),
+)
+
+
+@callback
+def _async_setup_event_sensors(
+    hass: HomeAssistant, entry: HsiConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
+) -> None:
+    """Motion for a camera with events; its own detections as it declares or reports them."""
+    events = entry.runtime_data.events
+    keys = {description.key for description in CAMERA_EVENT_SENSORS}
+    if events is None:
+        async_remove_stale_entities(hass, entry, Platform.BINARY_SENSOR, (), keys.__contains__)
+        return
+    coordinator = entry.runtime_data.coordinator
+    added: set[EventKind] = set()
+
+    @callback
+    def add_reported() -> None:
+        reported = events.reported_kinds() - added
+        if not reported:
+            return
+        added.update(reported)
+        async_add_entities(
+            CameraEventSensor(coordinator, events, description)
+            for description in CAMERA_EVENT_SENSORS
+            if description.kind in reported
+        )
+
+    add_reported()
+    entry.async_on_unload(events.async_add_listener(add_reported))
+
+
+class CameraEventSensor(HsiEntity, BinarySensorEntity):
+    """On while the camera's events report one kind of happening (motion, its own detections)."""
+
+    entity_description: CameraEventSensorDescription
+
+    def __init__(
+        self,
+        coordinator: CameraCoordinator,
+        events: CameraEvents,
+        description: CameraEventSensorDescription,
+    ) -> None:
+        """Create the sensor that ``description`` describes."""
+        super().__init__(coordinator, description.key)
+        self.entity_description = description
+        self._events = events
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the camera's events as well as its health."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self._events.async_add_listener(self.async_write_ha_state))
+
+    @property
+    def available(self) -> bool:
+        """Unavailable while the camera is away or no event subscription is live."""
+        return super().available and self._events.available
+
+    @property
+    def is_on(self) -> bool:
+        """What the camera reports now."""
+        return self._events.active(self.entity_description.kind)
 
 
 class OccupancySensor(HsiDetectionEntity, BinarySensorEntity):

@@ -70,6 +70,7 @@ from .const import (
     CONF_MIN_AREA,
     CONF_MIN_SCORE,
     CONF_MODEL,
+    CONF_MOTION_FPS,
     CONF_OFF_DELAY,
     CONF_PASSWORD,
     CONF_PORT,
@@ -78,6 +79,7 @@ from .const import (
     CONF_USERNAME,
     CONF_ZONES,
     DEFAULT_FRAME_SOURCE,
+    DEFAULT_MOTION_FPS,
     DEFAULT_PORT,
     DEFAULT_SERVER_URL,
     DETECTOR_AUTO,
@@ -958,6 +960,7 @@ SECTION_ZONES = "zones_and_masks"
 _SECTION_FIELDS = {
     SECTION_DETECTION: (
         CONF_FPS,
+        CONF_MOTION_FPS,
         CONF_GROUPS,
         CONF_MIN_SCORE,
         CONF_CONFIRM_THRESHOLD,
@@ -979,7 +982,11 @@ def _number(minimum: float, maximum: float, step: float, unit: str | None = None
 def _detection_schema() -> probatio.Schema:
     return probatio.Schema(
         {
-            probatio.Required(CONF_FPS): _number(0.1, 10, 0.1, "fps"),
+            probatio.Required(CONF_FPS): _number(0, 10, 0.1, "fps"),
+            # Optional so that forms saved before the option existed still validate.
+            probatio.Optional(CONF_MOTION_FPS, default=DEFAULT_MOTION_FPS): _number(
+                0.1, 10, 0.1, "fps"
+            ),
             probatio.Required(CONF_GROUPS): SelectSelector(
                 SelectSelectorConfig(
                     options=list(GROUPS),
@@ -1109,6 +1116,7 @@ class HsiOptionsFlow(OptionsFlowWithReload):
         )
         defaults: dict[str, Any] = {
             CONF_FPS: settings.fps,
+            CONF_MOTION_FPS: settings.motion_fps,
             CONF_GROUPS: list(settings.groups),
             CONF_MIN_SCORE: settings.min_score,
             CONF_CONFIRM_THRESHOLD: settings.confirm_threshold,

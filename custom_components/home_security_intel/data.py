@@ -11,6 +11,7 @@ from .const import CONF_ENTRY_TYPE, ENTRY_TYPE_DETECTOR
 from .onvif import CameraInfo, OnvifCamera
 
 if TYPE_CHECKING:
+    from .camera_events import CameraEvents
     from .coordinator import CameraCoordinator
     from .detection_coordinator import DetectionCoordinator
     from .detector_hub import DetectorHub
@@ -25,6 +26,8 @@ class HsiData:
     coordinator: CameraCoordinator
     detection: DetectionCoordinator | None = None
     """None when the camera's options say it has no detector."""
+    events: CameraEvents | None = None
+    """The camera's ONVIF event subscription; None when it offers no events service."""
 
 
 def is_detector_entry(entry: ConfigEntry) -> bool:

@@ -133,6 +133,30 @@ def _detection_diagnostics(entry: HsiConfigEntry) -> dict[str, Any] | None:
     }
 
 
+def _events_diagnostics(entry: HsiConfigEntry) -> dict[str, Any]:
+    events = entry.runtime_data.events
+    detection = entry.runtime_data.detection
+    rate = (
+        {"motion": detection.motion, "target_fps": detection.target_fps}
+        if detection is not None
+        else None
+    )
+    if events is None:
+        return {
+            "supported": False,
+            "note": "the camera offers no ONVIF events service: detection runs at the steady rate",
+            "detection_rate": rate,
+        }
+    status = events.stream.status
+    return {
+        "supported": True,
+        **asdict(status),
+        "reported": sorted(events.reported_kinds()),
+        "active": sorted(kind for kind in events.reported_kinds() if events.active(kind)),
+        "detection_rate": rate,
+    }
+
+
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: ConfigEntry
 ) -> dict[str, Any]:
@@ -174,6 +198,7 @@ async def async_get_config_entry_diagnostics(
                 "clock_skew_s": status.clock_skew,
             },
             "detection": _detection_diagnostics(entry),
+            "events": _events_diagnostics(entry),
         },
         TO_REDACT,
     )

@@ -23,7 +23,7 @@ Assistant imports.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
 import datetime as dt
 from enum import StrEnum
@@ -32,8 +32,8 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import onvif_parsers
 from onvif.util import normalize_url
+import onvif_parsers
 
 from .error_mapping import mapped_errors
 from .errors import CannotConnect, OnvifError, UnsafeUri
@@ -216,6 +216,12 @@ class EventStates:
         ends = [end for end in self._pulse_until.values() if end > now]
         return min(ends) if ends else None
 
+    def expire_pulses(self, until: float) -> None:
+        """End the pulses due by ``until`` (a timer set for that moment calls this)."""
+        for kind, end in list(self._pulse_until.items()):
+            if end <= until:
+                del self._pulse_until[kind]
+
     def reset(self) -> set[EventKind]:
         """Forget every state (the subscription was lost); return the kinds that were on."""
         was_on = {kind for kind in EventKind if self.active(kind)}
@@ -255,10 +261,10 @@ def backoff_delay(consecutive_failures: int) -> float:
     """Seconds before the next attempt after this many failures in a row: 2, 4, 8... 300."""
     if consecutive_failures <= 0:
         return 0.0
-    return min(BACKOFF_MIN_S * 2 ** min(consecutive_failures - 1, 16), BACKOFF_MAX_S)
+    return float(min(BACKOFF_MIN_S * 2 ** min(consecutive_failures - 1, 16), BACKOFF_MAX_S))
 
 
-class _SubscriptionLost(Exception):
+class _SubscriptionLostError(Exception):
     """The camera no longer knows the subscription (it rebooted, or let it expire)."""
 
 
@@ -314,7 +320,9 @@ class PullPointStream:
         self._manager: ONVIFService | None = None
         self._pullpoint: ONVIFService | None = None
         self._renew_at = 0.0
+        self._live = False
         self._unknown: set[str] = set()
+        self._creating: set[asyncio.Future[ONVIFService]] = set()
 
     @property
     def subscribed(self) -> bool:
@@ -344,11 +352,11 @@ class PullPointStream:
             if delay:
                 await self._sleep(delay)
             try:
-                if self._manager is None or self._device is not self._device_of():
+                if not self._live or self._device is not self._device_of():
                     await self._subscribe()
                 await self._pull_until_lost()
-            except _SubscriptionLost:
-                self._manager = None
+            except _SubscriptionLostError:
+                self._live = False
                 # The first attempt after a lost subscription is immediate (a reboot is over
                 # once the camera answers again); failures from then on back off.
                 delay = backoff_delay(self.status.consecutive_failures)
@@ -357,25 +365,28 @@ class PullPointStream:
                 _LOGGER.debug("%s: events: %s", self.host, err)
                 delay = self._fail(err)
                 if not isinstance(err, CannotConnect):
-                    self._manager = None
+                    self._live = False
 
     async def _subscribe(self) -> None:
         device = self._device_of()
         if device is None:
             raise CannotConnect(f"{self.host}: not connected")
         self._device = device
+        self._live = False
         self._manager = None
         async with mapped_errors(self.host, "subscribing to events", self._request_timeout):
-            events = await device.create_events_service()
-            answer = await events.CreatePullPointSubscription(
-                {"InitialTerminationTime": device.get_next_termination_time(self._subscription_time)}
-            )
+            events = await self._service(device.create_events_service())
+            asked = device.get_next_termination_time(self._subscription_time)
+            answer = await events.CreatePullPointSubscription({"InitialTerminationTime": asked})
             address = normalize_url(answer.SubscriptionReference.Address._value_1)
             if not address:
-                raise _SubscriptionLost
+                raise _SubscriptionLostError
             device.xaddrs[_PULL_ADDRESS] = self._pinned(address)
-            manager = await device.create_subscription_service("PullPointSubscription")
-            pullpoint = await device.create_pullpoint_service()
+            manager = await self._service(
+                device.create_subscription_service("PullPointSubscription")
+            )
+            self._manager = manager  # from now on, stopping unsubscribes
+            pullpoint = await self._service(device.create_pullpoint_service())
             lifetime = _lifetime(answer)
             if device.has_broken_relative_time(
                 self._subscription_time,
@@ -387,7 +398,8 @@ class PullPointStream:
                     device.get_next_termination_time(self._subscription_time)
                 )
                 lifetime = _lifetime(answer)
-        self._manager, self._pullpoint = manager, pullpoint
+        self._pullpoint = pullpoint
+        self._live = True
         self._schedule_renewal(lifetime)
         self._set(
             state=StreamState.SUBSCRIBED,
@@ -402,6 +414,15 @@ class PullPointStream:
                 await pullpoint.SetSynchronizationPoint()
         except OnvifError:
             _LOGGER.debug("%s: SetSynchronizationPoint failed; states come with changes", self.host)
+
+    async def _service(self, create: Coroutine[Any, Any, ONVIFService]) -> ONVIFService:
+        # Creating a service opens an HTTP session before it loads the WSDL: cancelled halfway,
+        # the library would leak the session. So creation completes even while the stream is
+        # stopped; the device then owns (and closes) the service.
+        task = asyncio.ensure_future(create)
+        self._creating.add(task)
+        task.add_done_callback(self._creating.discard)
+        return await asyncio.shield(task)
 
     async def _read_topics(self, events: ONVIFService) -> None:
         try:
@@ -443,14 +464,14 @@ class PullPointStream:
             raise
         except OnvifError as err:
             _LOGGER.debug("%s: renewal refused: %s", self.host, err)
-            raise _SubscriptionLost from err
+            raise _SubscriptionLostError from err
         self._schedule_renewal(_lifetime(answer))
         self._set(renewals=self.status.renewals + 1)
 
     async def _pull_until_lost(self) -> None:
         while True:
             if self._device is not self._device_of():
-                raise _SubscriptionLost
+                raise _SubscriptionLostError
             if self._clock() >= self._renew_at:
                 await self._renew()
             wait = min(self._pull_timeout.total_seconds(), self._renew_at - self._clock())
@@ -465,10 +486,10 @@ class PullPointStream:
                 raise
             except OnvifError as err:
                 _LOGGER.debug("%s: pull refused, subscribing again: %s", self.host, err)
-                raise _SubscriptionLost from err
+                raise _SubscriptionLostError from err
             except RuntimeError as err:
                 # The client's session was closed under us (the camera reconnected).
-                raise _SubscriptionLost from err
+                raise _SubscriptionLostError from err
             self._set(pulls=self.status.pulls + 1, consecutive_failures=0)
             await self._handle(getattr(answer, "NotificationMessage", None) or [])
 
@@ -476,10 +497,10 @@ class PullPointStream:
         events: list[CameraEvent] = []
         for message in messages:
             topic, parsed = await parse_notification(message, self._uid)
-            if not parsed and topic and topic not in self._unknown:
-                if len(self._unknown) < _MAX_UNKNOWN_TOPICS:
-                    self._unknown.add(topic)
-                    self._set(unknown_topics=tuple(sorted(self._unknown)))
+            new = not parsed and topic and topic not in self._unknown
+            if new and len(self._unknown) < _MAX_UNKNOWN_TOPICS:
+                self._unknown.add(topic)
+                self._set(unknown_topics=tuple(sorted(self._unknown)))
             events.extend(parsed)
         if messages:
             self._set(messages=self.status.messages + len(messages))
@@ -488,6 +509,8 @@ class PullPointStream:
 
     async def async_stop(self) -> None:
         """Unsubscribe (best effort): called when the stream's task has been cancelled."""
+        if self._creating:
+            await asyncio.gather(*self._creating, return_exceptions=True)
         manager, self._manager = self._manager, None
         self._set(state=StreamState.STOPPED)
         if manager is None:
