@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+import os
 from typing import Any
 
 from homeassistant.core import HomeAssistant
@@ -21,12 +22,15 @@ async def setup_entry(
     await hass.async_block_till_done()
 
 
-async def wait_until(predicate: Callable[[], bool], what: str = "the condition") -> None:
+async def wait_until(
+    predicate: Callable[[], bool], what: str = "the condition", *, frozen_time: bool = False
+) -> None:
     """Let the loop run until ``predicate()`` holds: for what a real camera delivers in its own
-    time (an event, a subscription). Yields with sleep(0), so it works under frozen time too; the
-    iteration ceiling (far beyond any real wait) only stops a broken test from hanging."""
-    for _ in range(5_000_000):
-        if predicate():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError(f"never happened: {what}")
+    time (an event, a subscription). The ceiling, far beyond any real wait and read from a clock
+    freezegun leaves alone, only stops a broken test from hanging. Under frozen time the loop's
+    timers do not advance, so the wait yields with sleep(0) instead of sleeping."""
+    give_up = os.times().elapsed + 60
+    while not predicate():
+        if os.times().elapsed > give_up:
+            raise AssertionError(f"never happened: {what}")
+        await asyncio.sleep(0 if frozen_time else 0.005)

@@ -55,7 +55,7 @@ async def test_diagnostics(
     await hass.async_block_till_done()
     # The event subscription is live and the camera's initial states (two motion topics) are in.
     events = config_entry.runtime_data.events
-    await wait_until(lambda: events.stream.status.messages >= 2)
+    await wait_until(lambda: events.stream.status.messages >= 2, frozen_time=True)
 
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, config_entry)
     assert _stable(diagnostics, onvif_sim) == snapshot

@@ -472,10 +472,13 @@ class PullPointStream:
         while True:
             if self._device is not self._device_of():
                 raise _SubscriptionLostError
-            if self._clock() >= self._renew_at:
+            # Long polls last whole seconds (what every camera accepts): less than one second
+            # before the renewal is due, renew now rather than poll past it.
+            if self._renew_at - self._clock() < 1:
                 await self._renew()
-            wait = min(self._pull_timeout.total_seconds(), self._renew_at - self._clock())
-            wait = max(1, int(wait))
+            wait = max(
+                1, int(min(self._pull_timeout.total_seconds(), self._renew_at - self._clock()))
+            )
             assert self._pullpoint is not None
             try:
                 async with mapped_errors(self.host, "pulling events", wait + self._request_timeout):
