@@ -45,6 +45,7 @@ from custom_components.home_security_intel.const import (
     CONF_MAX_AREA,
     CONF_MIN_AREA,
     CONF_MIN_SCORE,
+    CONF_MOTION_FPS,
     CONF_OFF_DELAY,
     CONF_PASSWORD,
     CONF_PORT,
@@ -980,6 +981,7 @@ async def test_reconfigure_port_only_keeps_the_stored_password(
     )
     assert result["reason"] == "reconfigure_successful"
     assert setup_integration.data == expected_data(onvif_sim)
+    await hass.async_block_till_done()  # the reload finishes within the test
 
 
 async def test_reconfigure_still_checks_the_password(
@@ -1008,6 +1010,7 @@ async def test_reconfigure_still_checks_the_password(
     )
     assert result["reason"] == "reconfigure_successful"
     assert setup_integration.data[CONF_PASSWORD] == NEW_PASSWORD
+    await hass.async_block_till_done()  # the reload finishes within the test
 
 
 @pytest.mark.parametrize("host", ["8897", "http://127.0.0.1", "127.0.0.1:8080"])
@@ -1032,6 +1035,7 @@ async def test_reconfigure_malformed_host(
 # What the options form shows for a camera that never changed its detection options.
 DETECTION_DEFAULTS: dict[str, Any] = {
     CONF_FPS: 1.0,
+    CONF_MOTION_FPS: 5.0,
     CONF_GROUPS: ["person", "vehicle", "animal"],
     CONF_MIN_SCORE: 0.5,
     CONF_CONFIRM_THRESHOLD: 0.7,
@@ -1146,6 +1150,7 @@ async def test_options_drop_profiles_the_camera_no_longer_has(
         **DETECTION_DEFAULTS,
         **ZONES_DEFAULTS,
     }
+    await hass.async_block_till_done()  # the reload finishes within the test
 
 
 async def test_options_show_the_defaults(
@@ -1193,7 +1198,8 @@ async def test_options_are_stored_flat_and_merged(
         setup_integration, options={**setup_integration.options, "future_option": 7}
     )
     detection = {
-        CONF_FPS: 2.5,
+        CONF_FPS: 0.0,
+        CONF_MOTION_FPS: 4.0,
         CONF_GROUPS: ["person", "vehicle"],
         CONF_MIN_SCORE: 0.4,
         CONF_CONFIRM_THRESHOLD: 0.8,

@@ -532,4 +532,5 @@ async def test_entities_the_options_no_longer_call_for_are_removed(
     )
     assert await hass.config_entries.async_reload(camera.entry_id)
     await hass.async_block_till_done()
-    assert keys() == {f"camera_{onvif_sim.config.profiles[0].token}"}
+    # What stays is not detection's: the camera entity and the motion sensor of its events.
+    assert keys() == {f"camera_{onvif_sim.config.profiles[0].token}", "motion"}

@@ -20,6 +20,7 @@ from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .camera_events import CameraEvents
@@ -28,7 +29,13 @@ from .data import HsiConfigEntry, is_detector_entry
 from .detection.model import GROUPS
 from .detection_coordinator import DetectionCoordinator, occupancy_key
 from .detector_hub import DetectorHub
-from .entity import HsiDetectionEntity, HsiDetectorEntity, HsiEntity, async_remove_stale_entities
+from .entity import (
+    HsiDetectionEntity,
+    HsiDetectorEntity,
+    HsiEntity,
+    async_remove_stale_entities,
+    entity_unique_id,
+)
 from .onvif.events import EventKind
 
 # Entities read their coordinator's data; Home Assistant need not limit concurrency.
@@ -108,10 +115,18 @@ def _async_setup_event_sensors(
         return
     coordinator = entry.runtime_data.coordinator
     added: set[EventKind] = set()
+    # Sensors of an earlier run come back at once, before the camera reports their kind again.
+    prefix = entity_unique_id(coordinator.device_unique_id, "")
+    registered = {
+        registered.unique_id.removeprefix(prefix)
+        for registered in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+        if registered.domain == Platform.BINARY_SENSOR
+    }
+    known = {d.kind for d in CAMERA_EVENT_SENSORS if d.key in registered}
 
     @callback
     def add_reported() -> None:
-        reported = events.reported_kinds() - added
+        reported = (events.reported_kinds() | known) - added
         if not reported:
             return
         added.update(reported)

@@ -18,7 +18,8 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.helpers.event import async_call_later
 
 from .const import DOMAIN
@@ -60,17 +61,42 @@ class CameraEvents:
         self._listeners: list[CALLBACK_TYPE] = []
         self._task: asyncio.Task[None] | None = None
         self._pulse_unsub: CALLBACK_TYPE | None = None
+        self._unsub_stop: CALLBACK_TYPE | None = None
+        self._stopping: asyncio.Task[None] | None = None
 
     @callback
     def async_start(self) -> None:
         """Start subscribing in the background (the camera may be slow to answer)."""
-        self._task = self.entry.async_create_background_task(
-            self.hass, self.stream.run(), f"{DOMAIN}_events_{self.entry.entry_id}"
+        if self.hass.is_stopping:
+            return  # a setup finishing while Home Assistant stops: nothing would end the task
+        # A plain task, not a Home Assistant background task: it runs for the entry's whole life,
+        # and "wait for background tasks" (tests, and anything else that settles the loop) would
+        # wait for it forever. So it is ended here, at unload, and when Home Assistant stops.
+        self._task = self.hass.loop.create_task(
+            self.stream.run(), name=f"{DOMAIN}_events_{self.entry.entry_id}"
+        )
+        self._unsub_stop = self.hass.bus.async_listen_once(
+            EVENT_HOMEASSISTANT_STOP, self._async_on_hass_stop
         )
 
+    async def _async_on_hass_stop(self, _event: Event) -> None:
+        self._unsub_stop = None
+        await self.async_stop()
+
     async def async_stop(self) -> None:
-        """Stop the stream and end its subscription; nothing of it keeps running."""
+        """Stop the stream and end its subscription; nothing of it keeps running.
+
+        Unload and Home Assistant's stop may both ask at once: they share one stop.
+        """
+        if self._stopping is None:
+            self._stopping = self.hass.loop.create_task(self._async_stop())
+        await asyncio.shield(self._stopping)
+
+    async def _async_stop(self) -> None:
         self._async_cancel_pulse_timer()
+        if self._unsub_stop is not None:
+            self._unsub_stop()
+            self._unsub_stop = None
         if self._task is not None:
             task, self._task = self._task, None
             task.cancel()
@@ -79,7 +105,7 @@ class CameraEvents:
             except asyncio.CancelledError:
                 if (current := asyncio.current_task()) is not None and current.cancelling():
                     raise
-        await self.stream.async_stop()
+        await self.stream.async_close()
         self._listeners.clear()
 
     @property

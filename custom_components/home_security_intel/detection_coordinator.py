@@ -260,6 +260,8 @@ class DetectionCoordinator(DataUpdateCoordinator[DetectionData]):
             return
         before = self.target_fps
         self.motion = motion
+        if self.target_fps == before:
+            return  # e.g. motion ended on a camera whose rate without motion is the steady one
         self.update_interval = self._interval(self.settings)
         self.data = replace(self.data, target_fps=self.target_fps)
         self.async_update_listeners()

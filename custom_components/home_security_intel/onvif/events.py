@@ -59,6 +59,12 @@ PULSE_S = 5.0
 """How long a momentary happening (a line crossed, reported without an end) stays on."""
 _PULL_ADDRESS = "http://www.onvif.org/ver10/events/wsdl/PullPointSubscription"
 _MAX_UNKNOWN_TOPICS = 32
+# The library's keys of the services a stream opens (name, port type).
+_STREAM_SERVICES = (
+    ("events", None),
+    ("subscription", "PullPointSubscription"),
+    ("pullpoint", "PullPointSubscription"),
+)
 
 
 class EventKind(StrEnum):
@@ -523,3 +529,19 @@ class PullPointStream:
                 await manager.Unsubscribe()
         except OnvifError as err:
             _LOGGER.debug("%s: Unsubscribe failed (it expires by itself): %s", self.host, err)
+
+    async def async_close(self) -> None:
+        """Stop, then close the services this stream opened (the device keeps its others).
+
+        The connected device would close them when the camera's client closes; Home Assistant
+        stopping does not close it, and their idle HTTP connections would linger.
+        """
+        await self.async_stop()
+        device = self._device
+        if device is None:
+            return
+        # Closed, not removed: the camera's client may be closing the device (iterating its
+        # services) at the same time, and closing a service twice is harmless.
+        for service in [device.services.get(key) for key in _STREAM_SERVICES]:
+            if service is not None:
+                await service.close()  # type: ignore[no-untyped-call]

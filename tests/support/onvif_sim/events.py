@@ -23,6 +23,9 @@ from .soap import attr, text, xml_datetime
 
 MOTION_TOPIC = "tns1:RuleEngine/CellMotionDetector/Motion"
 MOTION_ALARM_TOPIC = "tns1:VideoSource/MotionAlarm"
+PERSON_TOPIC = "tns1:RuleEngine/MyRuleDetector/PeopleDetect"
+VEHICLE_TOPIC = "tns1:RuleEngine/MyRuleDetector/VehicleDetect"
+LINE_CROSSED_TOPIC = "tns1:RuleEngine/LineDetector/Crossed"
 CONCRETE_SET = "http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet"
 DEFAULT_SUBSCRIPTION = dt.timedelta(seconds=60)
 # ONVIF requires PullMessages to support at least a one-minute Timeout; longer asks are capped.
@@ -112,6 +115,13 @@ def motion_notifications(active: bool, when: dt.datetime, operation: str) -> lis
     ]
 
 
+def detection_notifications(
+    topic: str, active: bool, when: dt.datetime, operation: str = "Changed"
+) -> list[Notification]:
+    """A camera's own detection rule, Reolink style (Source = video source, Data = State)."""
+    return [Notification(topic, when, operation, "Source", VIDEO_SOURCE_TOKEN, "State", active)]
+
+
 @dataclass
 class PullPointSubscription:
     """One subscription: its expiry (camera clock) and its bounded queue of notifications."""
@@ -156,6 +166,8 @@ class EventBroker:
         """Firmware limit on a subscription's lifetime: longer asks are granted this much."""
         self.refuse_subscriptions = False
         """While set, CreatePullPointSubscription answers a fault (too many subscriptions)."""
+        self.advertised = True
+        """Whether GetServices/GetCapabilities offer the events service (cameras without it)."""
         self.reboots = 0
 
     def grant(self, asked: dt.datetime, camera_now: dt.datetime) -> dt.datetime:
@@ -197,6 +209,15 @@ class EventBroker:
             del self.subscriptions[ident]
             return None
         return subscription
+
+    def publish(self, notifications: list[Notification]) -> None:
+        """Queue notifications for every subscriber."""
+        for subscription in self.subscriptions.values():
+            subscription.push(notifications)
+
+    def publish_detection(self, topic: str, active: bool, camera_now: dt.datetime) -> None:
+        """One of the camera's own detection rules changed (e.g. PERSON_TOPIC)."""
+        self.publish(detection_notifications(topic, active, camera_now))
 
     def publish_motion(self, active: bool, camera_now: dt.datetime) -> None:
         """Record the motion state and queue a Changed notification for every subscriber."""

@@ -313,10 +313,12 @@ class OnvifSimulator:
         return _soap_response(device.network_interfaces(self.config, self.host), req)
 
     async def _get_capabilities(self, req: SoapRequest, http: web.Request) -> web.Response:
-        return _soap_response(device.capabilities(self._service_base(http)), req)
+        base = self._service_base(http)
+        return _soap_response(device.capabilities(base, with_events=self._events.advertised), req)
 
     async def _get_services(self, req: SoapRequest, http: web.Request) -> web.Response:
-        return _soap_response(device.services(self._service_base(http)), req)
+        base = self._service_base(http)
+        return _soap_response(device.services(base, with_events=self._events.advertised), req)
 
     async def _get_scopes(self, req: SoapRequest, _: web.Request) -> web.Response:
         return _soap_response(device.scopes(self.config), req)
