@@ -49,6 +49,7 @@ from custom_components.home_security_intel.const import (
     CONF_MAX_AREA,
     CONF_MIN_AREA,
     CONF_MIN_SCORE,
+    CONF_MOTION_FPS,
     CONF_OFF_DELAY,
     CONF_PASSWORD,
     CONF_PORT,
@@ -1154,6 +1155,7 @@ async def test_reconfigure_port_only_keeps_the_stored_password(
     )
     assert result["reason"] == "reconfigure_successful"
     assert setup_integration.data == expected_data(onvif_sim)
+    await hass.async_block_till_done()  # the reload finishes within the test
 
 
 async def test_reconfigure_still_checks_the_password(
@@ -1182,6 +1184,7 @@ async def test_reconfigure_still_checks_the_password(
     )
     assert result["reason"] == "reconfigure_successful"
     assert setup_integration.data[CONF_PASSWORD] == NEW_PASSWORD
+    await hass.async_block_till_done()  # the reload finishes within the test
 
 
 @pytest.mark.parametrize("host", ["8897", "http://127.0.0.1", "127.0.0.1:8080"])
@@ -1207,6 +1210,7 @@ async def test_reconfigure_malformed_host(
 DETECTION_DEFAULTS: dict[str, Any] = {
     CONF_DETECTION_PROFILE: DETECTION_PROFILE_AUTO,
     CONF_FPS: 1.0,
+    CONF_MOTION_FPS: 5.0,
     CONF_GROUPS: ["person", "vehicle", "animal"],
     CONF_MIN_SCORE: 0.5,
     CONF_CONFIRM_THRESHOLD: 0.7,
@@ -1321,6 +1325,7 @@ async def test_options_drop_profiles_the_camera_no_longer_has(
         **DETECTION_DEFAULTS,
         **ZONES_DEFAULTS,
     }
+    await hass.async_block_till_done()  # the reload finishes within the test
 
 
 async def test_options_show_the_defaults(
@@ -1369,7 +1374,8 @@ async def test_options_are_stored_flat_and_merged(
     )
     detection = {
         CONF_DETECTION_PROFILE: "profile_sub",
-        CONF_FPS: 2.5,
+        CONF_FPS: 0.0,
+        CONF_MOTION_FPS: 4.0,
         CONF_GROUPS: ["person", "vehicle"],
         CONF_MIN_SCORE: 0.4,
         CONF_CONFIRM_THRESHOLD: 0.8,

@@ -534,9 +534,11 @@ async def test_entities_the_options_no_longer_call_for_are_removed(
     )
     assert await hass.config_entries.async_reload(camera.entry_id)
     await hass.async_block_till_done()
-    # What stays is the camera and its history (calendar, snapshot disk usage).
+    # What stays is not detection's: the camera, its history (calendar, snapshot disk usage) and
+    # the motion sensor of its events.
     assert keys() == {
         f"camera_{onvif_sim.config.profiles[0].token}",
         "security_events",
         "snapshot_disk_usage",
+        "motion",
     }

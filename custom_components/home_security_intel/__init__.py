@@ -16,6 +16,7 @@ from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, Co
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
+from .camera_events import CameraEvents
 from .const import (
     CONF_HOST,
     CONF_PASSWORD,
@@ -201,6 +202,8 @@ async def _async_setup_camera(hass: HomeAssistant, entry: HsiConfigEntry) -> boo
             )
             await security.async_start()
             entry.runtime_data.security = security
+        if info.supports_events:
+            entry.runtime_data.events = CameraEvents(hass, entry, camera, info)
         await hass.config_entries.async_forward_entry_setups(entry, CAMERA_PLATFORMS)
     except BaseException:
         # Whatever went wrong (including cancellation), the client's session must not leak.
@@ -224,7 +227,13 @@ async def _async_setup_camera(hass: HomeAssistant, entry: HsiConfigEntry) -> boo
     entry.async_on_unload(
         hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_close_streams)
     )
+    events = entry.runtime_data.events
     if (detection := entry.runtime_data.detection) is not None:
+        if events is not None:
+            # The frame rate follows the camera's motion (the steady rate while it is unknown).
+            entry.async_on_unload(
+                events.async_add_listener(lambda: detection.async_set_motion(events.motion))
+            )
         # Frames start now, whether or not an entity listens (a detector may still be loading);
         # a camera whose detection is switched off takes none until it is switched on.
         entry.async_on_unload(detection.async_add_listener(lambda: None))
@@ -232,6 +241,8 @@ async def _async_setup_camera(hass: HomeAssistant, entry: HsiConfigEntry) -> boo
             entry.async_create_background_task(
                 hass, detection.async_refresh(), f"{DOMAIN}_first_frame_{entry.entry_id}"
             )
+    if events is not None:
+        events.async_start()
     return True
 
 
@@ -292,6 +303,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
         await data.security.async_stop()
     unload_ok = await hass.config_entries.async_unload_platforms(entry, CAMERA_PLATFORMS)
     if unload_ok:
+        if data.events is not None:
+            # Before the client closes: the subscription ends with Unsubscribe.
+            await data.events.async_stop()
         if data.detection is not None:
             await data.detection.async_shutdown()
         await data.streams.async_close()

@@ -1,32 +1,47 @@
-"""Binary sensors: occupancy per object group (and per user zone) of a camera; a detector's reach.
+"""Binary sensors: occupancy per object group (and per user zone) of a camera; a detector's reach;
+what the camera's own ONVIF events report (motion, and its own detections).
 
 Occupancy is on only for confirmed objects and stays on for the off delay after the last one left.
 After a restart it starts off and turns on only when frames say so: nothing is restored.
+The event sensors follow the camera's PullPoint subscription: motion for every camera with events,
+its own person / vehicle / animal / line-crossing / intrusion detections (disabled by default) once
+it declares or reports them. They are unavailable while no subscription is live.
 """
 
 from __future__ import annotations
 
-from homeassistant.components.binary_sensor import BinarySensorEntity
+from dataclasses import dataclass
+
+from homeassistant.components.binary_sensor import (
+    BinarySensorEntity,
+    BinarySensorEntityDescription,
+)
 from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .camera_events import CameraEvents
 from .const import DOMAIN, HOME_UNIQUE_ID, SIGNAL_ALERT_CHANGED
-from .data import is_camera_entry, is_detector_entry, is_home_entry
+from .coordinator import CameraCoordinator
+from .data import HsiConfigEntry, is_camera_entry, is_detector_entry, is_home_entry
 from .detection.model import GROUPS
 from .detection_coordinator import DetectionCoordinator, occupancy_key
 from .detector_hub import DetectorHub
 from .entity import (
     HsiDetectionEntity,
     HsiDetectorEntity,
+    HsiEntity,
     HsiSecurityEntity,
     async_remove_stale_entities,
     async_security_monitor,
+    entity_unique_id,
     home_device_info,
 )
+from .onvif.events import EventKind
 from .security import SecurityMonitor
 
 KEY_ALERT_ACTIVE = "alert_active"
@@ -65,6 +80,109 @@ async def async_setup_entry(
         lambda key: key in GROUPS or key.startswith("zone_"),
     )
     async_add_entities(sensors)
+    _async_setup_event_sensors(hass, entry, async_add_entities)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CameraEventSensorDescription(BinarySensorEntityDescription):
+    """A binary sensor for one kind of what the camera's events report."""
+
+    kind: EventKind
+
+
+CAMERA_EVENT_SENSORS: tuple[CameraEventSensorDescription, ...] = (
+    CameraEventSensorDescription(
+        key="motion",
+        translation_key="motion",
+        device_class=BinarySensorDeviceClass.MOTION,
+        kind=EventKind.MOTION,
+    ),
+    *(
+        CameraEventSensorDescription(
+            key=f"camera_{kind}",
+            translation_key=f"camera_{kind}",
+            device_class=device_class,
+            entity_registry_enabled_default=False,
+            kind=kind,
+        )
+        for kind, device_class in (
+            (EventKind.PERSON, BinarySensorDeviceClass.OCCUPANCY),
+            (EventKind.VEHICLE, BinarySensorDeviceClass.OCCUPANCY),
+            (EventKind.ANIMAL, BinarySensorDeviceClass.OCCUPANCY),
+            (EventKind.LINE_CROSSING, BinarySensorDeviceClass.MOTION),
+            (EventKind.INTRUSION, BinarySensorDeviceClass.OCCUPANCY),
+        )
+    ),
+)
+
+
+@callback
+def _async_setup_event_sensors(
+    hass: HomeAssistant, entry: HsiConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
+) -> None:
+    """Motion for a camera with events; its own detections as it declares or reports them."""
+    events = entry.runtime_data.events
+    keys = {description.key for description in CAMERA_EVENT_SENSORS}
+    if events is None:
+        async_remove_stale_entities(hass, entry, Platform.BINARY_SENSOR, (), keys.__contains__)
+        return
+    coordinator = entry.runtime_data.coordinator
+    added: set[EventKind] = set()
+    # Sensors of an earlier run come back at once, before the camera reports their kind again.
+    prefix = entity_unique_id(coordinator.device_unique_id, "")
+    registered = {
+        registered.unique_id.removeprefix(prefix)
+        for registered in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+        if registered.domain == Platform.BINARY_SENSOR
+    }
+    known = {d.kind for d in CAMERA_EVENT_SENSORS if d.key in registered}
+
+    @callback
+    def add_reported() -> None:
+        reported = (events.reported_kinds() | known) - added
+        if not reported:
+            return
+        added.update(reported)
+        async_add_entities(
+            CameraEventSensor(coordinator, events, description)
+            for description in CAMERA_EVENT_SENSORS
+            if description.kind in reported
+        )
+
+    add_reported()
+    entry.async_on_unload(events.async_add_listener(add_reported))
+
+
+class CameraEventSensor(HsiEntity, BinarySensorEntity):
+    """On while the camera's events report one kind of happening (motion, its own detections)."""
+
+    entity_description: CameraEventSensorDescription
+
+    def __init__(
+        self,
+        coordinator: CameraCoordinator,
+        events: CameraEvents,
+        description: CameraEventSensorDescription,
+    ) -> None:
+        """Create the sensor that ``description`` describes."""
+        super().__init__(coordinator, description.key)
+        self.entity_description = description
+        self._events = events
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the camera's events as well as its health."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self._events.async_add_listener(self.async_write_ha_state))
+
+    @property
+    def available(self) -> bool:
+        """Unavailable while the camera is away or no event subscription is live."""
+        return super().available and self._events.available
+
+    @property
+    def is_on(self) -> bool:
+        """What the camera reports now."""
+        return self._events.active(self.entity_description.kind)
 
 
 class OccupancySensor(HsiDetectionEntity, BinarySensorEntity):

@@ -73,6 +73,7 @@ from .const import (
     CONF_MIN_AREA,
     CONF_MIN_SCORE,
     CONF_MODEL,
+    CONF_MOTION_FPS,
     CONF_OFF_DELAY,
     CONF_PASSWORD,
     CONF_PORT,
@@ -82,6 +83,7 @@ from .const import (
     CONF_USERNAME,
     CONF_ZONES,
     DEFAULT_FRAME_SOURCE,
+    DEFAULT_MOTION_FPS,
     DEFAULT_PORT,
     DEFAULT_SERVER_URL,
     DETECTION_PROFILE_AUTO,
@@ -1156,6 +1158,7 @@ _SECTION_FIELDS = {
     SECTION_DETECTION: (
         CONF_DETECTION_PROFILE,
         CONF_FPS,
+        CONF_MOTION_FPS,
         CONF_GROUPS,
         CONF_MIN_SCORE,
         CONF_CONFIRM_THRESHOLD,
@@ -1193,7 +1196,11 @@ def _detection_schema(profiles: Sequence[VideoProfile]) -> probatio.Schema:
                     translation_key=CONF_DETECTION_PROFILE,
                 )
             ),
-            probatio.Required(CONF_FPS): _number(0.1, 10, 0.1, "fps"),
+            probatio.Required(CONF_FPS): _number(0, 10, 0.1, "fps"),
+            # Optional so that forms saved before the option existed still validate.
+            probatio.Optional(CONF_MOTION_FPS, default=DEFAULT_MOTION_FPS): _number(
+                0.1, 10, 0.1, "fps"
+            ),
             probatio.Required(CONF_GROUPS): SelectSelector(
                 SelectSelectorConfig(
                     options=list(GROUPS),
@@ -1330,6 +1337,7 @@ class HsiOptionsFlow(OptionsFlowWithReload):
         defaults: dict[str, Any] = {
             CONF_DETECTION_PROFILE: DETECTION_PROFILE_AUTO,
             CONF_FPS: settings.fps,
+            CONF_MOTION_FPS: settings.motion_fps,
             CONF_GROUPS: list(settings.groups),
             CONF_MIN_SCORE: settings.min_score,
             CONF_CONFIRM_THRESHOLD: settings.confirm_threshold,

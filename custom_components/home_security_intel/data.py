@@ -12,6 +12,7 @@ from .frame_sources import StreamSessions
 from .onvif import CameraInfo, OnvifCamera
 
 if TYPE_CHECKING:
+    from .camera_events import CameraEvents
     from .coordinator import CameraCoordinator
     from .detection_coordinator import DetectionCoordinator
     from .detector_hub import DetectorHub
@@ -34,6 +35,8 @@ class HsiData:
     """The shared event store, held while the entry is loaded."""
     security: SecurityMonitor | None = None
     """The camera's risk, security events and alerts; present whenever detection is."""
+    events: CameraEvents | None = None
+    """The camera's ONVIF event subscription; None when it offers no events service."""
 
 
 def is_detector_entry(entry: ConfigEntry) -> bool:

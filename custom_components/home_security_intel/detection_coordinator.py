@@ -10,7 +10,9 @@ the hub's to report (one line for all its cameras) and to probe: meanwhile the c
 snapshots and their detection entities are unavailable. A frame that is no picture (truncated,
 an HTML page) is skipped and counted; a busy detector drops the frame. Events go out after the
 frame's data is published, so the event entity is available when they fire. Entities start
-empty after a restart and change only on what frames say: nothing is restored.
+empty after a restart and change only on what frames say: nothing is restored. The rate follows
+the camera's ONVIF motion events (``async_set_motion``, see ``target_fps``): faster while it
+reports motion, slower (or none) without; the steady rate while its events are not known.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from .const import (
     CONF_MAX_AREA,
     CONF_MIN_AREA,
     CONF_MIN_SCORE,
+    CONF_MOTION_FPS,
     CONF_OFF_DELAY,
     CONF_ZONES,
     DEFAULT_CONFIRM_THRESHOLD,
@@ -51,6 +54,7 @@ from .const import (
     DEFAULT_MAX_AREA,
     DEFAULT_MIN_AREA,
     DEFAULT_MIN_SCORE,
+    DEFAULT_MOTION_FPS,
     DEFAULT_OFF_DELAY_S,
     DETECTION_PROFILE_AUTO,
     DETECTOR_AUTO,
@@ -87,6 +91,9 @@ class DetectionSettings:
     detector: str = DETECTOR_AUTO
     enabled: bool = True
     fps: float = DEFAULT_FPS
+    """Frames per second without motion (0: only on motion); the steady rate without events."""
+    motion_fps: float = DEFAULT_MOTION_FPS
+    """Frames per second while the camera reports motion."""
     groups: tuple[str, ...] = GROUPS
     min_score: float = DEFAULT_MIN_SCORE
     confirm_threshold: float = DEFAULT_CONFIRM_THRESHOLD
@@ -107,6 +114,7 @@ class DetectionSettings:
             detector=options.get(CONF_DETECTOR, DETECTOR_AUTO),
             enabled=options.get(CONF_DETECTION_ENABLED, True),
             fps=float(options.get(CONF_FPS, DEFAULT_FPS)),
+            motion_fps=float(options.get(CONF_MOTION_FPS, DEFAULT_MOTION_FPS)),
             groups=groups,
             min_score=float(options.get(CONF_MIN_SCORE, DEFAULT_MIN_SCORE)),
             confirm_threshold=float(options.get(CONF_CONFIRM_THRESHOLD, DEFAULT_CONFIRM_THRESHOLD)),
@@ -146,6 +154,25 @@ class DetectionSettings:
         return keys
 
 
+def target_fps(settings: DetectionSettings, motion: bool | None) -> float:
+    """Frames per second for these settings and what the camera's events say.
+
+    With events: ``motion_fps`` while there is motion, else ``fps`` (0: no frames until the next
+    motion). Without events (``motion`` None: the camera has none, or they are down) ``fps`` is the
+    steady rate, and 0 cannot mean "never": such a camera gets DEFAULT_FPS.
+    """
+    if motion is None:
+        return settings.fps if settings.fps > 0 else DEFAULT_FPS
+    return settings.motion_fps if motion else settings.fps
+
+
+def _interval(settings: DetectionSettings, motion: bool | None) -> timedelta | None:
+    fps = target_fps(settings, motion)
+    if not settings.enabled or fps <= 0:
+        return None
+    return timedelta(seconds=1.0 / fps)
+
+
 def occupancy_key(group: str, zone_slug: str | None) -> str:
     """The pipeline's occupancy key for a group, in the whole frame or in one zone."""
     return group if zone_slug is None else f"zone:{zone_slug}:{group}"
@@ -173,6 +200,8 @@ class DetectionData:
     """No detector this camera could use is loaded (entities unavailable, not an error)."""
     detector_down: bool = False
     """The camera's detector is known to be down (entities unavailable; the hub logs it)."""
+    target_fps: float | None = None
+    """The frame rate aimed at now (it follows the camera's motion events)."""
 
     def count(self, group: str) -> int:
         """Confirmed objects of a group in view."""
@@ -199,9 +228,11 @@ class DetectionCoordinator(DataUpdateCoordinator[DetectionData]):
             _LOGGER,
             config_entry=entry,
             name=f"{entry.title} detection",
-            update_interval=self._interval(settings),
+            update_interval=_interval(settings, None),
             always_update=False,
         )
+        self.motion: bool | None = None
+        """What the camera's events say about motion; None: no events (the steady rate)."""
         self.profile = profile
         camera = entry.runtime_data.camera
         self.frames: FrameSource = build_frame_source(
@@ -218,7 +249,7 @@ class DetectionCoordinator(DataUpdateCoordinator[DetectionData]):
         self.pipeline = DetectionPipeline(
             settings.filter_config(), settings.tracker_config(), settings.off_delay
         )
-        self.data = DetectionData()
+        self.data = DetectionData(target_fps=self.target_fps)
         self._frame_lock = asyncio.Lock()
         self._frame_times: deque[float] = deque()
         self._last_frame_started: float | None = None
@@ -229,11 +260,41 @@ class DetectionCoordinator(DataUpdateCoordinator[DetectionData]):
         self._drawn: tuple[datetime | None, bytes | None] = (None, None)
         self._pending_events: list[ObjectEvent] = []
 
-    @staticmethod
-    def _interval(settings: DetectionSettings) -> timedelta | None:
-        if not settings.enabled:
-            return None
-        return timedelta(seconds=1.0 / settings.fps)
+    @property
+    def target_fps(self) -> float:
+        """Frames per second aimed at now (0 while idle on a camera set to analyse on motion)."""
+        return target_fps(self.settings, self.motion)
+
+    def _interval(self, settings: DetectionSettings) -> timedelta | None:
+        return _interval(settings, self.motion)
+
+    @callback
+    def async_set_motion(self, motion: bool | None) -> None:
+        """Follow the camera's motion: the frame rate rises while it reports motion.
+
+        ``None`` means its events are not known (none, or the subscription is down): the steady
+        rate then. A rise takes a frame at once; a fall takes effect from the next frame.
+        """
+        if motion == self.motion:
+            return
+        before = self.target_fps
+        self.motion = motion
+        if self.target_fps == before:
+            return  # e.g. motion ended on a camera whose rate without motion is the steady one
+        self.update_interval = self._interval(self.settings)
+        self.data = replace(self.data, target_fps=self.target_fps)
+        self.async_update_listeners()
+        if not self.enabled or self._frame_lock.locked():
+            return  # the frame in flight schedules the next one at the new rate
+        if self.update_interval is None:
+            self._async_unsub_refresh()
+        elif self.target_fps > before:
+            self._async_unsub_refresh()
+            self.config_entry.async_create_background_task(
+                self.hass, self._handle_refresh_interval(), f"{self.name} motion frame"
+            )
+        else:
+            self._schedule_refresh()
 
     # --- controls (switch, number, button, service) ----------------------------------------------
 
@@ -260,7 +321,7 @@ class DetectionCoordinator(DataUpdateCoordinator[DetectionData]):
         if not enabled:
             self._async_cancel_tick()
             self.pipeline.reset()
-            self.async_set_updated_data(DetectionData())
+            self.async_set_updated_data(DetectionData(target_fps=self.target_fps))
             # No session is kept open while nothing is analysed; the next frame reopens it.
             self.config_entry.async_create_background_task(
                 self.hass, self._streams.async_close(), f"{DOMAIN}_close_streams"
@@ -451,6 +512,7 @@ class DetectionCoordinator(DataUpdateCoordinator[DetectionData]):
                 frame_boxes=boxes,
                 image_updated=image_updated,
                 last_result=result,
+                target_fps=self.target_fps,
             )
             self._pending_events.extend(outcome.events)
         self._async_schedule_tick()

@@ -140,6 +140,30 @@ def _detection_diagnostics(entry: HsiConfigEntry) -> dict[str, Any] | None:
     }
 
 
+def _events_diagnostics(entry: HsiConfigEntry) -> dict[str, Any]:
+    events = entry.runtime_data.events
+    detection = entry.runtime_data.detection
+    rate = (
+        {"motion": detection.motion, "target_fps": detection.target_fps}
+        if detection is not None
+        else None
+    )
+    if events is None:
+        return {
+            "supported": False,
+            "note": "the camera offers no ONVIF events service: detection runs at the steady rate",
+            "detection_rate": rate,
+        }
+    status = events.stream.status
+    return {
+        "supported": True,
+        **asdict(status),
+        "reported": sorted(events.reported_kinds()),
+        "active": sorted(kind for kind in events.reported_kinds() if events.active(kind)),
+        "detection_rate": rate,
+    }
+
+
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: ConfigEntry
 ) -> dict[str, Any]:
@@ -184,6 +208,7 @@ async def async_get_config_entry_diagnostics(
             },
             "detection": _detection_diagnostics(entry),
             "security": _security_diagnostics(data.security),
+            "events": _events_diagnostics(entry),
         },
         TO_REDACT,
     )

@@ -1,7 +1,8 @@
 """Sensors: confirmed object counts per group of a camera, its detection figures, and a detector's.
 
-Counts equal the confirmed objects in view. The figures (latency, frames per minute, frames
-dropped, last error) are diagnostic and disabled by default: most users never need them.
+Counts equal the confirmed objects in view. The figures (latency, frames per minute, the frame
+rate aimed at now, which follows the camera's motion, frames dropped, last error) are diagnostic
+and disabled by default: most users never need them.
 """
 
 from __future__ import annotations
@@ -163,6 +164,16 @@ DETECTION_FIGURES: tuple[DetectionSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
         value=lambda data: data.frames_per_minute,
+    ),
+    DetectionSensorDescription(
+        key="detection_rate",
+        translation_key="detection_rate",
+        native_unit_of_measurement="fps",
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value=lambda data: data.target_fps,
     ),
     DetectionSensorDescription(
         key="frames_dropped",

@@ -215,6 +215,16 @@ class OnvifCamera:
         """What the last successful async_connect learned, or None."""
         return self._info
 
+    @property
+    def events_device(self) -> ONVIFCamera | None:
+        """The connected onvif-zeep-async device, for the PullPoint stream (onvif/events.py)."""
+        return self._device
+
+    @property
+    def camera_addresses(self) -> tuple[str, ...]:
+        """The camera's own addresses when it is reached by name (URIs naming them are it)."""
+        return self._camera_addresses
+
     async def async_connect(self) -> CameraInfo:
         """Connect, identify the camera and read its video profiles; see the errors module."""
         await self._close_device()

@@ -7,7 +7,8 @@ The password comes from HSI_SIM_PASSWORD (or --password, which `ps` shows to eve
 
 `--announce` also publishes it by WS-Discovery so ONVIF discovery (e.g. Home Assistant's) finds it.
 `--scene demo` makes the snapshots play the demo scene (a person walks in, stays and leaves, in a
-100 s loop) instead of rotating through the sample images.
+100 s loop) instead of rotating through the sample images; its PullPoint motion events follow the
+scene (on while the person is in view, 20-70 s of each loop), so detection speeds up visibly.
 `--rtsp-port` is where the RTSP server of the profiles' streams listens (the same pictures as the
 snapshots, H.264, digest authentication with the camera's credentials; -1 = no RTSP server; by
 default 8554, or any free port when --port is 0).
@@ -25,6 +26,7 @@ import time
 
 from .announce import Announcer
 from .config import SimConfig
+from .events import follow_motion, scene_motion
 from .media import RTSP_PORT
 from .rtsp import RtspServer
 from .scene import SCENES
@@ -111,6 +113,10 @@ async def serve(args: argparse.Namespace) -> None:
     motion: asyncio.Task[None] | None = None
     if args.motion_every > 0:
         motion = asyncio.create_task(_toggle_motion(simulator, args.motion_every))
+    elif config.scene is not None:
+        motion = asyncio.create_task(
+            follow_motion(simulator.set_motion, scene_motion(config.scene))
+        )
     try:
         await stop.wait()
     finally:

@@ -78,17 +78,20 @@ def network_interfaces(config: SimConfig, addresses: list[str]) -> str:
     return f"<tds:GetNetworkInterfacesResponse>{interface}</tds:GetNetworkInterfacesResponse>"
 
 
-def capabilities(base_url: str) -> str:
+def capabilities(base_url: str, *, with_events: bool = True) -> str:
     """GetCapabilities: Device, Events (PullPoint) and Media XAddrs on this server."""
-    return (
-        "<tds:GetCapabilitiesResponse><tds:Capabilities>"
-        f"<tt:Device><tt:XAddr>{text(base_url + DEVICE_PATH)}</tt:XAddr></tt:Device>"
+    events = (
         f"<tt:Events><tt:XAddr>{text(base_url + EVENTS_PATH)}</tt:XAddr>"
         "<tt:WSSubscriptionPolicySupport>false</tt:WSSubscriptionPolicySupport>"
         "<tt:WSPullPointSupport>true</tt:WSPullPointSupport>"
         "<tt:WSPausableSubscriptionManagerInterfaceSupport>false"
         "</tt:WSPausableSubscriptionManagerInterfaceSupport></tt:Events>"
-        f"<tt:Media><tt:XAddr>{text(base_url + MEDIA_PATH)}</tt:XAddr>"
+    )
+    return (
+        "<tds:GetCapabilitiesResponse><tds:Capabilities>"
+        f"<tt:Device><tt:XAddr>{text(base_url + DEVICE_PATH)}</tt:XAddr></tt:Device>"
+        + (events if with_events else "")
+        + f"<tt:Media><tt:XAddr>{text(base_url + MEDIA_PATH)}</tt:XAddr>"
         "<tt:StreamingCapabilities><tt:RTPMulticast>false</tt:RTPMulticast>"
         "<tt:RTP_TCP>true</tt:RTP_TCP><tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP>"
         "</tt:StreamingCapabilities></tt:Media>"
@@ -96,12 +99,12 @@ def capabilities(base_url: str) -> str:
     )
 
 
-def services(base_url: str) -> str:
+def services(base_url: str, *, with_events: bool = True) -> str:
     """GetServices: device, media and events services with their XAddrs and versions."""
     entries = (
         (DEVICE_NS, DEVICE_PATH, 2, 60),
         (MEDIA_NS, MEDIA_PATH, 2, 60),
-        (EVENTS_NS, EVENTS_PATH, 2, 60),
+        *(((EVENTS_NS, EVENTS_PATH, 2, 60),) if with_events else ()),
     )
     body = "".join(
         f"<tds:Service><tds:Namespace>{text(namespace)}</tds:Namespace>"

@@ -1,19 +1,31 @@
-"""Event service (tev/wsnt): PullPoint subscriptions that deliver motion notifications."""
+"""Event service (tev/wsnt): PullPoint subscriptions that deliver motion notifications.
+
+Behaves like camera firmware does: subscriptions expire on the camera's clock unless renewed, a
+firmware may grant less than asked (``max_lifetime``), a reboot forgets every subscription (a
+pull on one then answers ResourceUnknown), a camera may refuse new subscriptions for a while
+(``refuse_subscriptions``), and motion follows a test's command (``set_motion``), a schedule
+(``MotionSchedule``) or the demo scene's timeline (``scene_motion``), driven by ``follow_motion``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 import datetime as dt
 import re
 import secrets
 
 from .media import VIDEO_SOURCE_CONFIG_TOKEN, VIDEO_SOURCE_TOKEN
+from .scene import Clock, Scene
 from .soap import attr, text, xml_datetime
 
 MOTION_TOPIC = "tns1:RuleEngine/CellMotionDetector/Motion"
 MOTION_ALARM_TOPIC = "tns1:VideoSource/MotionAlarm"
+PERSON_TOPIC = "tns1:RuleEngine/MyRuleDetector/PeopleDetect"
+VEHICLE_TOPIC = "tns1:RuleEngine/MyRuleDetector/VehicleDetect"
+LINE_CROSSED_TOPIC = "tns1:RuleEngine/LineDetector/Crossed"
 CONCRETE_SET = "http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet"
 DEFAULT_SUBSCRIPTION = dt.timedelta(seconds=60)
 # ONVIF requires PullMessages to support at least a one-minute Timeout; longer asks are capped.
@@ -103,6 +115,13 @@ def motion_notifications(active: bool, when: dt.datetime, operation: str) -> lis
     ]
 
 
+def detection_notifications(
+    topic: str, active: bool, when: dt.datetime, operation: str = "Changed"
+) -> list[Notification]:
+    """A camera's own detection rule, Reolink style (Source = video source, Data = State)."""
+    return [Notification(topic, when, operation, "Source", VIDEO_SOURCE_TOKEN, "State", active)]
+
+
 @dataclass
 class PullPointSubscription:
     """One subscription: its expiry (camera clock) and its bounded queue of notifications."""
@@ -143,6 +162,32 @@ class EventBroker:
     def __init__(self) -> None:
         self.subscriptions: dict[str, PullPointSubscription] = {}
         self.motion = False
+        self.max_lifetime: dt.timedelta | None = None
+        """Firmware limit on a subscription's lifetime: longer asks are granted this much."""
+        self.refuse_subscriptions = False
+        """While set, CreatePullPointSubscription answers a fault (too many subscriptions)."""
+        self.advertised = True
+        """Whether GetServices/GetCapabilities offer the events service (cameras without it)."""
+        self.reboots = 0
+
+    def grant(self, asked: dt.datetime, camera_now: dt.datetime) -> dt.datetime:
+        """The termination time granted for an asked one (capped by ``max_lifetime``)."""
+        if self.max_lifetime is None:
+            return asked
+        return min(asked, camera_now + self.max_lifetime)
+
+    def live(self, subscription: PullPointSubscription, camera_now: dt.datetime) -> bool:
+        """Whether the subscription still exists (not expired, dropped by a reboot, ended)."""
+        return self.get(subscription.ident, camera_now) is subscription
+
+    def reboot(self) -> None:
+        """What a reboot does to events: every subscription is forgotten, long polls end."""
+        self.reboots += 1
+        dropped = list(self.subscriptions.values())
+        self.subscriptions.clear()
+        self.motion = False
+        for subscription in dropped:
+            subscription.wakeup.set()
 
     def create(self, terminates_at: dt.datetime, camera_now: dt.datetime) -> PullPointSubscription:
         """Create a subscription, dropping expired ones and the oldest beyond the limit."""
@@ -165,11 +210,55 @@ class EventBroker:
             return None
         return subscription
 
+    def publish(self, notifications: list[Notification]) -> None:
+        """Queue notifications for every subscriber."""
+        for subscription in self.subscriptions.values():
+            subscription.push(notifications)
+
+    def publish_detection(self, topic: str, active: bool, camera_now: dt.datetime) -> None:
+        """One of the camera's own detection rules changed (e.g. PERSON_TOPIC)."""
+        self.publish(detection_notifications(topic, active, camera_now))
+
     def publish_motion(self, active: bool, camera_now: dt.datetime) -> None:
         """Record the motion state and queue a Changed notification for every subscriber."""
         self.motion = active
         for subscription in self.subscriptions.values():
             subscription.push(motion_notifications(active, camera_now, "Changed"))
+
+
+class MotionSchedule:
+    """Motion on during fixed windows of a repeating period, e.g. ((20, 70),) of 100 s."""
+
+    def __init__(
+        self, windows: Sequence[tuple[float, float]], period: float, clock: Clock, started: float
+    ) -> None:
+        self.windows = tuple(windows)
+        self.period = period
+        self.clock = clock
+        self.started = started
+
+    def __call__(self) -> bool:
+        """Whether motion is on now."""
+        position = (self.clock() - self.started) % self.period
+        return any(start <= position < end for start, end in self.windows)
+
+
+def scene_motion(scene: Scene) -> Callable[[], bool]:
+    """Motion while the scene shows somebody (the demo: a person from 20 s to 70 s)."""
+    return lambda: scene.current().people > 0
+
+
+async def follow_motion(
+    set_motion: Callable[[bool], None], active: Callable[[], bool], every: float = 0.25
+) -> None:
+    """Publish a motion change whenever ``active()`` changes (checked every ``every`` s)."""
+    state: bool | None = None
+    while True:
+        now = active()
+        if now != state:
+            state = now
+            set_motion(now)
+        await asyncio.sleep(every)
 
 
 def event_properties() -> str:

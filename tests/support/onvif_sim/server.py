@@ -210,6 +210,15 @@ class OnvifSimulator:
             await self._runner.cleanup()
             self._runner = None
 
+    @property
+    def events(self) -> events.EventBroker:
+        """The event service's state: subscriptions and firmware behaviours (see events.py)."""
+        return self._events
+
+    def reboot(self) -> None:
+        """Reboot the camera's event service: every subscription is forgotten."""
+        self._events.reboot()
+
     def set_motion(self, active: bool) -> None:
         """Queue a motion change (IsMotion and MotionAlarm State) for every subscriber."""
         self._events.publish_motion(active, self.camera_now())
@@ -355,10 +364,12 @@ class OnvifSimulator:
         return _soap_response(device.network_interfaces(self.config, addresses), req)
 
     async def _get_capabilities(self, req: SoapRequest, http: web.Request) -> web.Response:
-        return _soap_response(device.capabilities(self._service_base(http)), req)
+        base = self._service_base(http)
+        return _soap_response(device.capabilities(base, with_events=self._events.advertised), req)
 
     async def _get_services(self, req: SoapRequest, http: web.Request) -> web.Response:
-        return _soap_response(device.services(self._service_base(http)), req)
+        base = self._service_base(http)
+        return _soap_response(device.services(base, with_events=self._events.advertised), req)
 
     async def _get_scopes(self, req: SoapRequest, _: web.Request) -> web.Response:
         return _soap_response(device.scopes(self.config), req)
@@ -424,7 +435,15 @@ class OnvifSimulator:
                 ("wsnt:UnacceptableInitialTerminationTimeFault",),
                 "Invalid InitialTerminationTime",
             )
-        subscription = self._events.create(terminates_at, now)
+        if self._events.refuse_subscriptions:
+            raise SoapFaultError(
+                500,
+                "env:Receiver",
+                ("ter:Action", "ter:TooManySubscriptions"),
+                "Too many subscriptions",
+            )
+        subscription = self._events.create(self._events.grant(terminates_at, now), now)
+        terminates_at = subscription.terminates_at
         url = self._base_url(http) + SUBSCRIPTION_PATH + subscription.ident
         return _soap_response(events.subscription_created(url, now, terminates_at), req)
 
@@ -450,6 +469,14 @@ class OnvifSimulator:
             raise SoapFaultError(400, "env:Sender", ("ter:InvalidArgVal",), "Invalid Timeout")
         wait = min(timeout, events.MAX_PULL_WAIT).total_seconds()
         messages = await subscription.pull(limit, wait, self._closing)
+        if not self._events.live(subscription, self.camera_now()):
+            # Expired or dropped while the poll waited (a reboot, an Unsubscribe): forgotten.
+            raise SoapFaultError(
+                400,
+                "env:Sender",
+                ("wsrf-rw:ResourceUnknownFault",),
+                "Subscription does not exist or has expired",
+            )
         url = self._base_url(http) + SUBSCRIPTION_PATH + subscription.ident
         return _soap_response(events.pulled(url, self.camera_now(), subscription, messages), req)
 
@@ -464,7 +491,7 @@ class OnvifSimulator:
                 ("wsnt:UnacceptableTerminationTimeFault",),
                 "Invalid TerminationTime",
             )
-        subscription.terminates_at = terminates_at
+        subscription.terminates_at = terminates_at = self._events.grant(terminates_at, now)
         return _soap_response(events.renewed(now, terminates_at), req)
 
     async def _unsubscribe(self, req: SoapRequest, http: web.Request) -> web.Response:
