@@ -195,6 +195,15 @@ def _ws(api: HomeAssistantApi, *messages: dict[str, Any]) -> list[Any]:
     return asyncio.run(run())
 
 
+def _check_rate(api: HomeAssistantApi, entry_id: str, *, motion: bool) -> None:
+    """The camera's motion sensor, and the detection rate its diagnostics report (5/s with
+    motion, the 1/s idle rate without)."""
+    _wait_for(api, "binary_sensor.simcam_4k_motion", "on" if motion else "off", 60)
+    diagnostics = api.call("GET", f"/api/diagnostics/config_entry/{entry_id}")["data"]
+    rate = diagnostics["events"]["detection_rate"]
+    assert rate == {"motion": motion, "target_fps": 5.0 if motion else 1.0}, rate
+
+
 def _check_security_alert(api: HomeAssistantApi) -> None:
     """The visit is a high-risk alert with its snapshot in the media panel and on the calendar,
     and the blueprint's notification was sent."""
@@ -347,9 +356,12 @@ def test_develop_onboards_the_demo_camera(develop: HomeAssistantApi) -> None:
     assert drawn[:3] == b"\xff\xd8\xff"
     assert drawn not in {step.image for step in demo_steps()}  # boxes drawn on it
     _check_security_alert(api)
+    # The demo camera's PullPoint motion follows its person: detection runs at the motion rate.
+    _check_rate(api, flow["result"]["entry_id"], motion=True)
     # The person leaves: off after the off delay, and that visit fired one event only.
     _wait_for(api, "binary_sensor.simcam_4k_person", "off", 90)
     assert _state(api, "event.simcam_4k_detection")["attributes"]["object_id"] == first_object
+    _check_rate(api, flow["result"]["entry_id"], motion=False)
 
     # Options -> Frame source "RTSP video stream": the next visit is seen from the stream.
     entry_id = flow["result"]["entry_id"]

@@ -189,7 +189,8 @@ async def test_the_daily_cap_and_the_interval_bound_the_calls(
     assert answered["title"] == "Stranger at the back door"
     assert answered["event_id"] == second
     assert len(analyst.tasks) == 2
-    await hass.async_block_till_done()
+    # The refined event is recorded and announced by the camera's background worker.
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert fired.fired()[-1]["event_type"] == "security_event_updated"
     assert (await event_store.get(second)).ai is not None
     # ... the daily cap does.
