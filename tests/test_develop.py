@@ -327,9 +327,15 @@ def test_develop_onboards_the_demo_camera(develop: HomeAssistantApi) -> None:
 
     flow = api.call("POST", flow_path, {"host": "127.0.0.1", "port": api.camera_port})  # type: ignore[attr-defined]
     assert flow["step_id"] == "credentials", flow
-    flow = api.call("POST", flow_path, {"username": "admin", "password": "wrong-password"})
+    # The name the newcomer types (the suggestion, "SimCam 4K (127.0.0.1:port)", tells two
+    # cameras of one model apart).
+    flow = api.call(
+        "POST", flow_path, {"name": "SimCam 4K", "username": "admin", "password": "wrong-password"}
+    )
     assert flow["errors"] == {"base": "invalid_auth"}
-    flow = api.call("POST", flow_path, {"username": "admin", "password": PASSWORD})
+    flow = api.call(
+        "POST", flow_path, {"name": "SimCam 4K", "username": "admin", "password": PASSWORD}
+    )
     assert flow["type"] == "create_entry", flow
     assert flow["result"]["state"] == "loaded"
 

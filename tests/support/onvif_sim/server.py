@@ -14,6 +14,7 @@ from aiohttp import web
 
 from . import device, events, media
 from .config import SimConfig, SimProfile
+from .events import PullPointSubscription
 from .http_auth import DigestAuthenticator, verify_basic
 from .soap import (
     MAX_BODY_BYTES,
@@ -447,7 +448,7 @@ class OnvifSimulator:
         url = self._base_url(http) + SUBSCRIPTION_PATH + subscription.ident
         return _soap_response(events.subscription_created(url, now, terminates_at), req)
 
-    def _subscription(self, http: web.Request) -> events.PullPointSubscription:
+    def _subscription(self, http: web.Request) -> PullPointSubscription:
         subscription = self._events.get(http.match_info["ident"], self.camera_now())
         if subscription is None:
             raise SoapFaultError(
