@@ -39,7 +39,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_ENTRY_TYPE, DOMAIN, ENTRY_TYPE_DETECTOR, ENTRY_TYPE_HOME
+from .const import DOMAIN
+from .data import is_camera_entry
 from .intelligence.model import SecurityEvent
 from .store import KIND_ANNOTATED, KINDS, HsiStore, async_get_store, snapshot_url
 from .store.database import is_cursor
@@ -117,11 +118,7 @@ async def async_get_media_source(hass: HomeAssistant) -> MediaSource:
 
 
 def _camera_entries(hass: HomeAssistant) -> list[ConfigEntry]:
-    return [
-        entry
-        for entry in hass.config_entries.async_entries(DOMAIN)
-        if entry.data.get(CONF_ENTRY_TYPE) not in (ENTRY_TYPE_DETECTOR, ENTRY_TYPE_HOME)
-    ]
+    return [entry for entry in hass.config_entries.async_entries(DOMAIN) if is_camera_entry(entry)]
 
 
 def _event_title(event: SecurityEvent) -> str:
