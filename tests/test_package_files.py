@@ -68,3 +68,14 @@ def test_icons_and_brand_exist() -> None:
     assert (PACKAGE / "brand" / "icon.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     icons = _json(PACKAGE / "icons.json")
     assert "entity" in icons
+
+
+def test_conversation_requirements_are_core_pins() -> None:
+    """The AI tests load Home Assistant's conversation integration (through ai_task): the test venv
+    carries its requirements at exactly the versions its manifest pins."""
+    core = _json(Path(homeassistant.components.__file__).parent / "conversation" / "manifest.json")
+    tests_pins = {
+        line.split("#")[0].strip()
+        for line in (ROOT / "requirements_test.txt").read_text(encoding="utf-8").splitlines()
+    }
+    assert set(core["requirements"]) <= tests_pins
