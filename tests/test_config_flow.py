@@ -1797,3 +1797,18 @@ async def test_found_camera_without_a_name_gets_no_suggestion(
     assert suggested(result, CONF_NAME) is None
     result = await hass.config_entries.flow.async_configure(result["flow_id"], creds(onvif_sim))
     assert result["title"] == f"SimCam 4K (127.0.0.1:{onvif_sim.port})"
+
+
+async def test_manual_step_ignores_the_scan_steps_input(hass: HomeAssistant) -> None:
+    """What Home Assistant hands on after a scan that finished at once (the menu's choice, not an
+    address) shows the address form afresh: no error, no KeyError. Driven on the flow itself,
+    because whether the scan of a real flow is over by then is a race."""
+    from custom_components.home_security_intel.config_flow import HsiConfigFlow
+
+    flow = HsiConfigFlow()
+    flow.hass = hass
+    flow.context = {"source": SOURCE_USER}
+    result = await flow.async_step_manual({"next_step_id": "camera"})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "manual"
+    assert not result["errors"]

@@ -105,9 +105,13 @@ class _SkewAwareDevice(ONVIFCamera):
 
     @override
     async def close(self) -> None:
-        await super().close()
-        if self._http_session is not None:
-            await self._http_session.close()
+        try:
+            await super().close()
+        finally:
+            # Whatever closing the services met (a service still being made by an event stream
+            # changes the library's dict under its loop), the shared session is closed.
+            if self._http_session is not None:
+                await self._http_session.close()
             self._http_session = None
 
     @override
