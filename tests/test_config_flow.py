@@ -1492,6 +1492,7 @@ async def test_options_validation_errors(
         result["flow_id"], options_input(["profile_main"])
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()  # the reload the new options start ends with the test
     assert setup_integration.options == {
         **before,
         **DETECTION_DEFAULTS,
