@@ -1813,3 +1813,20 @@ async def test_manual_step_ignores_the_scan_steps_input(hass: HomeAssistant) -> 
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "manual"
     assert not result["errors"]
+
+
+async def test_pick_step_ignores_the_scan_steps_input(
+    hass: HomeAssistant, onvif_sim: OnvifSimulator
+) -> None:
+    """The same for the list of found cameras: the menu's choice is no camera, the list is shown."""
+    from custom_components.home_security_intel.config_flow import HsiConfigFlow
+
+    flow = HsiConfigFlow()
+    flow.hass = hass
+    flow.context = {"source": SOURCE_USER}
+    camera = found(onvif_sim)
+    flow._discovered = {f"{camera.host}:{camera.port}": camera}
+    result = await flow.async_step_pick({"next_step_id": "camera"})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "pick"
+    assert not result["errors"]
