@@ -34,7 +34,7 @@ from tests.test_detection_common import (
 from .conftest import AI_ENTITY_ID, Analyst
 from .store_view import StoreView
 from .test_ai import GOOD
-from .test_security import night_and_nobody_home, nobody
+from .test_security import night_and_nobody_home, nobody, start
 
 BLUEPRINT = (
     Path(__file__).parents[2]
@@ -137,12 +137,11 @@ async def test_below_the_minimum_level_nothing_is_sent(
     hostile: HostileDetector,
     event_store: StoreView,
 ) -> None:
-    """A high alert does not reach a blueprint set to critical; one set to high gets it."""
+    """A high alert does not reach a blueprint set to critical (the first test shows one set to
+    high gets it)."""
     night_and_nobody_home(hass)
     sent: list[ServiceCall] = async_mock_service(hass, "notify", "test_phone")
-    await add(hass, server_entry(hostile.url))
-    await add(hass, camera_entry(onvif_sim))
-    event_entity = entity_id(hass, onvif_sim, "event", "security_event")
+    event_entity = (await start(hass, onvif_sim, hostile))["security_event"]
     await setup_blueprint(hass, event_entity, min_level="critical")
     await frames(hass, freezer, 3)
     await hass.async_block_till_done()
@@ -160,14 +159,15 @@ async def test_quiet_hours_silence_alerts(
     """Quiet hours around the current time (across midnight) send nothing."""
     night_and_nobody_home(hass)
     sent: list[ServiceCall] = async_mock_service(hass, "notify", "test_phone")
-    await add(hass, server_entry(hostile.url))
-    await add(hass, camera_entry(onvif_sim))
-    event_entity = entity_id(hass, onvif_sim, "event", "security_event")
+    event_entity = (await start(hass, onvif_sim, hostile))["security_event"]
     now = dt_util.now()
-    start = (now.hour - 1) % 24
-    end = (now.hour + 2) % 24
+    quiet_from = (now.hour - 1) % 24
+    quiet_until = (now.hour + 2) % 24
     await setup_blueprint(
-        hass, event_entity, quiet_start=f"{start:02d}:00:00", quiet_end=f"{end:02d}:00:00"
+        hass,
+        event_entity,
+        quiet_start=f"{quiet_from:02d}:00:00",
+        quiet_end=f"{quiet_until:02d}:00:00",
     )
     await frames(hass, freezer, 3)
     await hass.async_block_till_done()
