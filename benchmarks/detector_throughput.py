@@ -2,14 +2,19 @@
 
 Both servers are started here as subprocesses on free loopback ports with a freshly generated API
 key (passed through the environment, never on a command line), load the same model on the same
-device, and are driven by the same client code with the same 1080p JPEG. For each level of
-concurrent cameras (clients) the script sends a fixed number of requests and measures images per
-second and the p50/p99 latency seen by the clients. Both servers stay up, but only one is measured
-at a time (taking turns level by level), so they do not compete for the accelerator. Then, in the
-same run with the servers stopped, ``model_time.py`` times our server's model alone (same flags, no
-server around it) on the same frame: the limit the hardware sets, and the share of wall time our
-server spends outside the model at each level. Output: one markdown table per server, the model
-alone, then the ours/naive ratios last.
+device, and are driven by the same client code with the same JPEGs: by default a 1920x1080 main
+stream frame and a 640x360 substream frame (what the integration sends by default: the smallest
+profile whose long side is at least 640 px). For each frame and level of concurrent cameras
+(clients) the script sends a fixed number of requests and measures images per second and the
+p50/p99 latency seen by the clients. The client is a few lines of HTTP/1.1 over keep-alive sockets,
+so that it takes little of the CPU the servers share with it. Both servers stay up, but only one is
+measured at a time (taking turns), so they do not compete for the accelerator. Our server's threads
+are read from /proc as it runs: where its CPU time goes per image (decoding, the runtime's threads,
+the inference threads' NMS, the event loop), and the client's. Then, in the same run with the
+servers stopped, ``model_time.py`` times our server's model alone (same flags, no server around
+it) on each frame: the limit the hardware sets, and the share of wall time our server spends
+outside the model at each level. Output: per frame one markdown table per server, where the CPU
+went and the model alone; then the ours/naive ratios last.
 
     .venv-detector/bin/python benchmarks/detector_throughput.py                 # CPU, a few minutes
     .venv-detector/bin/python benchmarks/detector_throughput.py --device cuda --requests 512
@@ -24,6 +29,7 @@ import argparse
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 import io
 import json
@@ -32,9 +38,11 @@ import os
 from pathlib import Path
 import platform
 import re
+import resource
 import secrets
 import shlex
 import socket
+import ssl
 import sys
 import tempfile
 import time
@@ -42,11 +50,16 @@ from typing import IO
 
 import aiohttp
 from PIL import Image
+import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the detector venv
+
+from hsi_detector.tls import CERT_FILE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NAIVE_SERVER = Path(__file__).resolve().parent / "naive_server.py"
 MODEL_TIME = Path(__file__).resolve().parent / "model_time.py"
 FRAME_SIZE = (1920, 1080)
+FRAME_SIZES = ((1920, 1080), (640, 360))
+"""A camera's main stream, and the substream the integration detects on by default."""
 OURS, NAIVE = "ours", "naive"
 
 
@@ -60,6 +73,7 @@ class LevelResult:
     wall_s: float
     latencies_ms: tuple[float, ...]
     mean_batch: float | None = None  # images per forward pass, from the server's /metrics
+    cpu_ms: dict[str, float] | None = None  # CPU per image by thread group (ours), and the client
 
     @property
     def images_per_s(self) -> float:
@@ -110,11 +124,44 @@ def free_port() -> int:
         return port
 
 
-def server_command(name: str, args: argparse.Namespace, port: int) -> list[str]:
+def server_command(
+    name: str, args: argparse.Namespace, port: int, tls_dir: Path | None = None
+) -> list[str]:
     """The argv that starts server ``name`` with the benchmark's model, device and sizes."""
     if name == NAIVE:
         return [args.python, str(NAIVE_SERVER), *_common_flags(args, port)]
+    if args.addon_defaults:
+        return [args.python, "-m", "hsi_detector", *addon_flags(args, port, tls_dir)]
     return [args.python, "-m", "hsi_detector", *our_flags(args, port)]
+
+
+ADDON_CONFIG = REPO_ROOT / "addon" / "hsi_detector" / "config.yaml"
+ADDON_OVERRIDES = ("host", "port", "tls_dir", "export_dir", "model", "log_level")
+"""What `--addon-defaults` sets otherwise than the add-on: loopback and a free port, a temporary
+certificate folder, the benchmark's export cache and model (yolo11n.yaml: the network of the
+add-on's yolo11n.pt, with no download), and quiet logs."""
+
+
+def addon_flags(args: argparse.Namespace, port: int, tls_dir: Path | None) -> list[str]:
+    """Our server's command line as the add-on's run.sh makes it from the add-on's default
+    options (addon/hsi_detector/config.yaml), but for `ADDON_OVERRIDES`."""
+    options = yaml.safe_load(ADDON_CONFIG.read_text(encoding="utf-8"))["options"]
+    flags = ["--host", "127.0.0.1", "--port", str(port), "--network-mode", "addon"]
+    flags += ["--tls-dir", str(tls_dir or Path(tempfile.gettempdir()) / "hsi-benchmark-tls")]
+    flags += ["--model", args.model, "--log-level", "warning"]
+    if args.export_dir:
+        flags += ["--export-dir", str(args.export_dir)]
+    for name, value in options.items():
+        if name in ("model", "log_level", "certfile", "keyfile"):  # overridden; tls "provided" only
+            continue
+        if name == "warmup":
+            flags.append("--warmup" if value else "--no-warmup")
+        elif isinstance(value, list):
+            if value:
+                flags += [f"--{name.replace('_', '-')}", ",".join(map(str, value))]
+        else:
+            flags += [f"--{name.replace('_', '-')}", str(value)]
+    return flags
 
 
 def _common_flags(args: argparse.Namespace, port: int) -> list[str]:
@@ -161,6 +208,20 @@ class RunningServer:
     process: asyncio.subprocess.Process
     url: str
     log: IO[bytes]
+    tls_dir: Path | None = None
+    """Where a TLS server (the add-on's defaults: self-signed) keeps its certificate."""
+    _context: ssl.SSLContext | None = None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """None for plain HTTP; else a context that trusts exactly the server's own self-signed
+        certificate (verified, host name included), once the server has made it."""
+        if self.tls_dir is None or self._context is not None:
+            return self._context
+        cert = self.tls_dir / CERT_FILE
+        if not cert.is_file():
+            raise ConnectionError("the server has not made its certificate yet")
+        self._context = ssl.create_default_context(cafile=str(cert))
+        return self._context
 
     def log_tail(self, lines: int = 30) -> str:
         """The last lines the server wrote, to explain a failed start."""
@@ -201,7 +262,8 @@ async def time_model(args: argparse.Namespace, frame: bytes) -> ModelTime:
         path = Path(folder) / "frame.jpg"
         path.write_bytes(frame)
         command = [args.python, str(MODEL_TIME), "--frame", str(path)]
-        command += ["--repeats", str(args.model_repeats), "--", *our_flags(args, 0)]
+        flags = addon_flags(args, 0, None) if args.addon_defaults else our_flags(args, 0)
+        command += ["--repeats", str(args.model_repeats), "--", *flags]
         print(f"timing the model alone: {shlex.join(command)}", file=sys.stderr)
         process = await asyncio.create_subprocess_exec(
             *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -221,7 +283,7 @@ def model_table(model: ModelTime, ours: Sequence[LevelResult]) -> str:
     """The model alone, and how much of our server's wall time went elsewhere at each level."""
     limit = 1000 / model.model_ms
     rows = [
-        "### model alone (ours, same flags, no server)",
+        "### model alone (ours, same flags, no server, this frame)",
         "",
         f"{model.runtime} {model.precision}, input {model.input}, {model.streams} pass(es) at "
         f"once: the model takes {model.model_ms:.1f} ms per image (at most {limit:.1f} images/s), "
@@ -245,13 +307,16 @@ async def started_server(
     """Start server ``name`` on a free port; always stop it (SIGTERM, then SIGKILL) on exit."""
     port = free_port()
     env = child_env(HSI_API_KEY=api_key)
-    command = server_command(name, args, port)
-    print(f"starting {name}: {shlex.join(command)}", file=sys.stderr)
-    with tempfile.TemporaryFile() as log:
+    tls = name == OURS and args.addon_defaults
+    with tempfile.TemporaryFile() as log, tempfile.TemporaryDirectory() as folder:
+        tls_dir = Path(folder) / "tls" if tls else None
+        command = server_command(name, args, port, tls_dir)
+        print(f"starting {name}: {shlex.join(command)}", file=sys.stderr)
         process = await asyncio.create_subprocess_exec(
             *command, stdout=log, stderr=asyncio.subprocess.STDOUT, env=env
         )
-        server = RunningServer(name, process, f"http://127.0.0.1:{port}", log)
+        url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+        server = RunningServer(name, process, url, log, tls_dir)
         try:
             yield server
         finally:
@@ -278,20 +343,27 @@ async def wait_healthy(server: RunningServer, api_key: str, timeout_s: float) ->
         while time.monotonic() < deadline:
             if server.process.returncode is not None:
                 raise RuntimeError(f"{server.name} exited during start:\n{server.log_tail()}")
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with session.get(f"{server.url}/health", headers=headers) as response:
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError, ConnectionError):
+                context = server.ssl_context() or True  # True: aiohttp's default (plain HTTP here)
+                async with session.get(
+                    f"{server.url}/health", headers=headers, ssl=context
+                ) as response:
                     if response.status == 200:
                         return
             await asyncio.sleep(0.5)
     raise RuntimeError(f"{server.name} not healthy after {timeout_s:.0f} s:\n{server.log_tail()}")
 
 
-async def batch_totals(url: str, api_key: str) -> tuple[float, float] | None:
+async def batch_totals(server: RunningServer, api_key: str) -> tuple[float, float] | None:
     """Sum and count of the server's ``hsi_batch_size`` histogram; None without one (naive)."""
     try:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
-            session.get(f"{url}/metrics", headers={"X-API-Key": api_key}) as response,
+            session.get(
+                f"{server.url}/metrics",
+                headers={"X-API-Key": api_key},
+                ssl=server.ssl_context() or True,
+            ) as response,
         ):
             text = await response.text() if response.status == 200 else ""
     except (aiohttp.ClientError, TimeoutError):
@@ -311,79 +383,217 @@ def mean_batch(
     return (after[0] - before[0]) / (after[1] - before[1])
 
 
+def _request_bytes(url: str, api_key: str, frame: bytes) -> tuple[str, int, bytes]:
+    """Host, port and the whole keep-alive POST /v1/detect request, built once per level."""
+    authority = url.partition("://")[2].rstrip("/")
+    host, _, port = authority.rpartition(":")
+    head = (
+        f"POST /v1/detect HTTP/1.1\r\nHost: {authority}\r\nX-API-Key: {api_key}\r\n"
+        f"Content-Type: image/jpeg\r\nContent-Length: {len(frame)}\r\n\r\n"
+    )
+    return host, int(port), head.encode() + frame
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[int, bytes, bool]:
+    """Send one request, read its answer: (status, body, whether the server keeps the socket)."""
+    writer.write(request)
+    status_line = await reader.readline()
+    parts = status_line.split()
+    if len(parts) < 2 or not parts[1].isdigit():
+        raise ConnectionError("no HTTP answer")
+    length, keep = -1, True
+    while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        match name.strip().lower():
+            case "content-length":
+                length = int(value)
+            case "connection":
+                keep = value.strip().lower() != "close"
+    if length < 0:
+        raise ConnectionError("an answer without Content-Length")
+    return int(parts[1]), await reader.readexactly(length), keep
+
+
 async def run_level(
-    url: str, api_key: str, frame: bytes, cameras: int, requests: int, timeout_s: float
+    url: str,
+    api_key: str,
+    frame: bytes,
+    cameras: int,
+    requests: int,
+    timeout_s: float,
+    context: ssl.SSLContext | None = None,
 ) -> LevelResult:
-    """``cameras`` clients share ``requests`` requests; each sends the next once one returns."""
-    headers = {"X-API-Key": api_key, "Content-Type": "image/jpeg"}
+    """``cameras`` clients share ``requests`` requests; each sends the next once one returns, on
+    its own keep-alive connection (opened again after an error), TLS with a ``context``."""
+    host, port, request = _request_bytes(url, api_key, frame)
     latencies: list[float] = []
     errors = 0
     remaining = requests
 
-    async def camera(session: aiohttp.ClientSession) -> None:
+    async def camera() -> None:
         nonlocal remaining, errors
-        while remaining > 0:
-            remaining -= 1
-            started = time.perf_counter()
-            try:
-                async with session.post(f"{url}/v1/detect", data=frame, headers=headers) as resp:
-                    payload = await resp.json() if resp.status == 200 else None
-            except (aiohttp.ClientError, TimeoutError):
-                errors += 1
-                continue
-            if payload is None or "detections" not in payload:
-                errors += 1
-                continue
-            latencies.append((time.perf_counter() - started) * 1000)
+        connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        try:
+            while remaining > 0:
+                remaining -= 1
+                started = time.perf_counter()
+                try:
+                    async with asyncio.timeout(timeout_s):
+                        if connection is None:
+                            connection = await asyncio.open_connection(host, port, ssl=context)
+                        status, body, keep = await _exchange(*connection, request)
+                except (OSError, EOFError, TimeoutError, ValueError):
+                    errors += 1
+                    _closed(connection)
+                    connection = None
+                    continue
+                if not keep:
+                    _closed(connection)
+                    connection = None
+                if status != 200 or b'"detections"' not in body:
+                    errors += 1
+                    continue
+                latencies.append((time.perf_counter() - started) * 1000)
+        finally:
+            _closed(connection)
 
-    connector = aiohttp.TCPConnector(limit=cameras)
-    timeout = aiohttp.ClientTimeout(total=timeout_s)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        started = time.perf_counter()
-        await asyncio.gather(*(camera(session) for _ in range(cameras)))
-        wall = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(camera() for _ in range(cameras)))
+    wall = time.perf_counter() - started
     return LevelResult(cameras, requests, errors, wall, tuple(latencies))
 
 
+def _closed(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None) -> None:
+    """Close a client connection, if there is one."""
+    if connection is not None:
+        connection[1].close()
+
+
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def thread_cpu(pid: int, proc: Path = Path("/proc")) -> dict[str, float] | None:
+    """CPU seconds so far of process ``pid``'s threads, by group (see `cpu_group`); None where
+    there is no /proc to read (not Linux)."""
+    groups: dict[str, float] = {}
+    try:
+        tids = [entry.name for entry in (proc / str(pid) / "task").iterdir()]
+    except OSError:
+        return None
+    for tid in tids:
+        task = proc / str(pid) / "task" / tid
+        try:
+            stat = (task / "stat").read_text()
+            name = (task / "comm").read_text().strip()
+        except OSError:  # the thread ended meanwhile
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        seconds = (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+        group = cpu_group(name, main=tid == str(pid))
+        groups[group] = groups.get(group, 0.0) + seconds
+    return groups
+
+
+CPU_GROUPS = ("model", "decode", "inference", "loop", "client")
+
+
+def cpu_group(thread_name: str, *, main: bool) -> str:
+    """Our server's threads by what they do: the event loop is the main thread; the decode pool and
+    the inference threads (NMS, hand-offs) are named by us; the rest are the runtime's (OpenVINO's,
+    ONNX Runtime's or torch's workers: the model)."""
+    if main:
+        return "loop"
+    if thread_name.startswith("hsi-decode"):
+        return "decode"
+    if thread_name.startswith("hsi-inference"):
+        return "inference"
+    return "model"
+
+
+def cpu_per_image(
+    before: dict[str, float] | None,
+    after: dict[str, float] | None,
+    client_s: float,
+    images: int,
+) -> dict[str, float] | None:
+    """CPU milliseconds per image by group between two `thread_cpu` readings, and the client's."""
+    if before is None or after is None or images <= 0:
+        return None
+    found = {g: (after.get(g, 0.0) - before.get(g, 0.0)) * 1000 / images for g in CPU_GROUPS}
+    found["client"] = client_s * 1000 / images
+    return found
+
+
+def client_cpu_s() -> float:
+    """CPU seconds this process (the benchmark's client) has used."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def benchmark_servers(
-    names: Sequence[str], args: argparse.Namespace, frame: bytes, api_key: str
-) -> dict[str, list[LevelResult]]:
-    """Start every server, warm each up, then measure level by level, one server at a time.
+    names: Sequence[str], args: argparse.Namespace, frames: Sequence[bytes], api_key: str
+) -> list[dict[str, list[LevelResult]]]:
+    """Start every server, then per frame warm each up and measure level by level, one server at a
+    time; the results per frame, in order.
 
     Each level is split into rounds (``--rounds``, as long as every camera still sends at least one
     request per round) and the servers take turns round by round, the order alternating, rather than
     one whole server after the other: slow drifts of the machine (thermal, other load) then touch
     both alike. An idle server does no work while the other one is measured.
     """
-    results: dict[str, list[LevelResult]] = {name: [] for name in names}
     async with contextlib.AsyncExitStack() as stack:
         servers = [
             await stack.enter_async_context(started_server(name, args, api_key)) for name in names
         ]
         for server in servers:
             await wait_healthy(server, api_key, args.start_timeout)
-        warm = min(max(args.levels), 16)
-        for server in servers:
-            await run_level(server.url, api_key, frame, warm, max(args.warmup, warm), args.timeout)
-        for cameras in args.levels:
-            requests = max(args.requests, cameras)
-            rounds = max(1, min(args.rounds, requests // cameras))
-            before = {s.name: await batch_totals(s.url, api_key) for s in servers}
-            parts: dict[str, list[LevelResult]] = {s.name: [] for s in servers}
-            for turn in range(rounds):
-                share = requests // rounds + (1 if turn < requests % rounds else 0)
-                for server in servers if turn % 2 == 0 else servers[::-1]:
-                    part = await run_level(server.url, api_key, frame, cameras, share, args.timeout)
-                    parts[server.name].append(part)
-            for server in servers:
-                batches = mean_batch(before[server.name], await batch_totals(server.url, api_key))
-                result = combine(parts[server.name], batches)
-                print(
-                    f"  {server.name:>5}: {cameras:>3} cameras  {result.images_per_s:7.1f} img/s"
-                    f"  p99 {result.p99_ms:8.1f} ms  errors {result.errors}",
-                    file=sys.stderr,
+        return [await _measure_frame(servers, args, frame, api_key) for frame in frames]
+
+
+async def _measure_frame(
+    servers: Sequence[RunningServer], args: argparse.Namespace, frame: bytes, api_key: str
+) -> dict[str, list[LevelResult]]:
+    results: dict[str, list[LevelResult]] = {s.name: [] for s in servers}
+    warm = min(max(args.levels), 16)
+    for server in servers:
+        await run_level(
+            server.url, api_key, frame, warm, max(args.warmup, warm), args.timeout,
+            server.ssl_context(),
+        )  # fmt: skip
+    for cameras in args.levels:
+        requests = max(args.requests, cameras)
+        rounds = max(1, min(args.rounds, requests // cameras))
+        before = {s.name: await batch_totals(s, api_key) for s in servers}
+        parts: dict[str, list[LevelResult]] = {s.name: [] for s in servers}
+        cpu: dict[str, dict[str, float]] = {s.name: {} for s in servers}
+        for turn in range(rounds):
+            share = requests // rounds + (1 if turn < requests % rounds else 0)
+            for server in servers if turn % 2 == 0 else servers[::-1]:
+                threads, client = thread_cpu(server.process.pid), client_cpu_s()
+                part = await run_level(
+                    server.url, api_key, frame, cameras, share, args.timeout,
+                    server.ssl_context(),
+                )  # fmt: skip
+                spent = cpu_per_image(
+                    threads, thread_cpu(server.process.pid), client_cpu_s() - client, 1
                 )
-                results[server.name].append(result)
+                for group, ms in (spent or {}).items():
+                    cpu[server.name][group] = cpu[server.name].get(group, 0.0) + ms
+                parts[server.name].append(part)
+        for server in servers:
+            batches = mean_batch(before[server.name], await batch_totals(server, api_key))
+            result = combine(parts[server.name], batches)
+            if (images := len(result.latencies_ms)) and cpu[server.name]:
+                per_image = {g: ms / images for g, ms in cpu[server.name].items()}
+                result = dataclasses.replace(result, cpu_ms=per_image)
+            print(
+                f"  {server.name:>5}: {cameras:>3} cameras  {result.images_per_s:7.1f} img/s"
+                f"  p99 {result.p99_ms:8.1f} ms  errors {result.errors}",
+                file=sys.stderr,
+            )
+            results[server.name].append(result)
     return results
 
 
@@ -416,16 +626,34 @@ def server_table(name: str, results: Sequence[LevelResult]) -> str:
     return "\n".join(rows)
 
 
+def cpu_table(name: str, results: Sequence[LevelResult]) -> str:
+    """Where the CPU went per image, by thread group (see `cpu_group`), at each level."""
+    rows = [
+        f"### where the CPU went ({name}, ms of CPU per image)",
+        "",
+        "| cameras | " + " | ".join(CPU_GROUPS) + " | not in the model's threads |",
+        "| ---: | " + " | ".join("---:" for _ in CPU_GROUPS) + " | ---: |",
+    ]
+    for r in results:
+        if r.cpu_ms is None:
+            continue
+        total = sum(r.cpu_ms.get(g, 0.0) for g in CPU_GROUPS)
+        outside = 1 - r.cpu_ms.get("model", 0.0) / total if total > 0 else math.nan
+        cells = " | ".join(f"{r.cpu_ms.get(g, 0.0):.2f}" for g in CPU_GROUPS)
+        rows.append(f"| {r.cameras} | {cells} | {outside:.0%} |")
+    return "\n".join(rows)
+
+
 def _ratio(numerator: float, denominator: float) -> str:
     if denominator == 0 or math.isnan(numerator) or math.isnan(denominator):
         return "n/a"
     return f"{numerator / denominator:.2f}x"
 
 
-def ratio_table(ours: Sequence[LevelResult], naive: Sequence[LevelResult]) -> str:
+def ratio_table(ours: Sequence[LevelResult], naive: Sequence[LevelResult], frame: str = "") -> str:
     """ours / naive per level: images/s (higher is better) and p99 latency (lower is better)."""
     rows = [
-        "### ours / naive",
+        f"### ours / naive{f', {frame} frame' if frame else ''}",
         "",
         "| cameras | images/s ours / naive | p99 ours / naive |",
         "| ---: | ---: | ---: |",
@@ -456,7 +684,9 @@ def describe_machine(args: argparse.Namespace) -> str:
     else:
         accel = "no GPU"
     return (
+        f"Frames from {(args.image or default_image()).name}; "
         f"model {args.model}, imgsz {args.imgsz}, device {args.device}, half {args.half}, "
+        f"{'the add-on defaults (TLS self-signed), ' if args.addon_defaults else ''}"
         f"runtime {args.runtime}, cpu threads {args.cpu_threads or 'default'}, "
         f"max batch {args.max_batch_size}; {accel}; {os.cpu_count()} CPUs ({cpu_model()}); "
         f"Python {platform.python_version()}, torch {torch.__version__}"
@@ -489,7 +719,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--decode-workers", type=int, default=0, help="our server's --decode-workers (0: default)"
     )
     parser.add_argument(
-        "--model-repeats", type=int, default=50, help="passes of the model alone (0: not timed)"
+        "--model-repeats", type=int, default=100, help="passes of the model alone (0: not timed)"
     )
     parser.add_argument(
         "--export-dir", type=Path, default=None, help="our server's export cache (its default)"
@@ -510,12 +740,33 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="our server's batch limit: auto (1 on CPU, 16 on CUDA) or a number",
     )
     parser.add_argument("--max-batch-wait-ms", type=float, default=4)
+    parser.add_argument(
+        "--addon-defaults",
+        action="store_true",
+        help="run ours with the add-on's default options (TLS self-signed, its limits)",
+    )
     parser.add_argument("--image", type=Path, default=None, help="default: ultralytics bus.jpg")
+    parser.add_argument(
+        "--frames",
+        type=_sizes,
+        default=list(FRAME_SIZES),
+        help="frame sizes, WxH, comma-separated (default: 1920x1080,640x360)",
+    )
     parser.add_argument("--servers", default=f"{OURS},{NAIVE}", help="which servers to run")
     parser.add_argument("--timeout", type=float, default=300, help="per-request timeout, s")
     parser.add_argument("--start-timeout", type=float, default=180, help="server start, s")
     parser.add_argument("--python", default=sys.executable, help="interpreter for the servers")
     return parser.parse_args(argv)
+
+
+def _sizes(text: str) -> list[tuple[int, int]]:
+    sizes: list[tuple[int, int]] = []
+    for part in text.split(","):
+        width, _, height = part.strip().partition("x")
+        if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+            raise argparse.ArgumentTypeError(f"frame sizes are WxH, e.g. 1920x1080; got {part!r}")
+        sizes.append((int(width), int(height)))
+    return sizes
 
 
 def _batch_size(text: str) -> str:
@@ -526,24 +777,28 @@ def _batch_size(text: str) -> str:
 
 
 async def run(args: argparse.Namespace) -> str:
-    """Run every selected server and return the report (tables, ratios last)."""
-    frame = benchmark_frame(args.image or default_image())
+    """Run every selected server on every frame and return the report (ratios last)."""
+    source = args.image or default_image()
+    frames = [benchmark_frame(source, size) for size in args.frames]
     api_key = secrets.token_urlsafe(32)
     selected = [name.strip() for name in args.servers.split(",") if name.strip()]
     for name in selected:
         if name not in (OURS, NAIVE):
             raise SystemExit(f"unknown server {name!r}: choose from {OURS}, {NAIVE}")
-    results = await benchmark_servers(selected, args, frame, api_key)
-    parts = [
-        f"Frame: {FRAME_SIZE[0]}x{FRAME_SIZE[1]} JPEG, {len(frame) // 1024} KiB. "
-        + describe_machine(args),
-        *(server_table(name, found) for name, found in results.items()),
-    ]
-    if OURS in results and args.model_repeats > 0:
-        parts.append(model_table(await time_model(args, frame), results[OURS]))
-    if OURS in results and NAIVE in results:
-        parts.append(ratio_table(results[OURS], results[NAIVE]))
-    return "\n\n".join(parts)
+    measured = await benchmark_servers(selected, args, frames, api_key)
+    parts = [describe_machine(args)]
+    ratios: list[str] = []
+    for (width, height), frame, results in zip(args.frames, frames, measured, strict=True):
+        label = f"{width}x{height}"
+        parts.append(f"## {label} frame: JPEG, {len(frame) // 1024} KiB")
+        parts += [server_table(name, found) for name, found in results.items()]
+        if OURS in results and any(r.cpu_ms for r in results[OURS]):
+            parts.append(cpu_table(OURS, results[OURS]))
+        if OURS in results and args.model_repeats > 0:
+            parts.append(model_table(await time_model(args, frame), results[OURS]))
+        if OURS in results and NAIVE in results:
+            ratios.append(ratio_table(results[OURS], results[NAIVE], label))
+    return "\n\n".join(parts + ratios)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

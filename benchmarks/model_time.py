@@ -4,7 +4,8 @@
 on the same machine): it loads the engine exactly as ``python -m hsi_detector`` would with the same
 flags (same runtime, export cache, threads), decodes the benchmark frame as the server does (the
 letterboxed model input), and times passes back to back on it, as many at once as the server runs
-(``Engine.streams``, one thread each), so the figures are the per-image cost at saturation:
+(``Engine.streams``, one thread each), in five stretches whose median is taken, so the figures are
+the per-image cost at saturation:
 
 - ``model_ms``: wall time per image of the runtime's forward pass alone (the hardware's limit);
 - ``engine_ms``: the same with NMS and detections (what the inference threads do per image);
@@ -43,29 +44,35 @@ def _timed(call: Callable[[], Any], repeats: int, warmup: int) -> list[float]:
     return times
 
 
-def _per_image(call: Callable[[], Any], streams: int, repeats: int, warmup: int) -> float:
-    """Wall milliseconds per image with `streams` threads calling back to back."""
-    ready = threading.Barrier(streams + 1)
-    done = threading.Barrier(streams + 1)
+def _per_image(
+    call: Callable[[], Any], streams: int, repeats: int, warmup: int, blocks: int = 5
+) -> float:
+    """Wall milliseconds per image with `streams` threads calling back to back: the median of
+    `blocks` timed stretches (a busy moment of the machine moves one stretch, not the figure)."""
+    per_block = max(1, repeats // blocks)
+    barrier = threading.Barrier(streams + 1)
 
     def worker() -> None:
         for _ in range(warmup):
             call()
-        ready.wait()
-        for _ in range(repeats):
-            call()
-        done.wait()
+        for _ in range(blocks):
+            barrier.wait()
+            for _ in range(per_block):
+                call()
+            barrier.wait()
 
     workers = [threading.Thread(target=worker) for _ in range(streams)]
     for thread in workers:
         thread.start()
-    ready.wait()
-    started = time.perf_counter()
-    done.wait()
-    wall = time.perf_counter() - started
+    stretches: list[float] = []
+    for _ in range(blocks):
+        barrier.wait()
+        started = time.perf_counter()
+        barrier.wait()
+        stretches.append((time.perf_counter() - started) * 1000 / (streams * per_block))
     for thread in workers:
         thread.join()
-    return wall * 1000 / (streams * repeats)
+    return statistics.median(stretches)
 
 
 def measure(
@@ -107,7 +114,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     """``--frame`` and ``--repeats``; everything after ``--`` is the server's command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frame", type=Path, required=True, help="the image to time")
-    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=100)
     parser.add_argument("server_args", nargs=argparse.REMAINDER, help="-- then the server's flags")
     args = parser.parse_args(argv)
     rest = list(args.server_args)

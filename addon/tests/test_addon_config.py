@@ -320,6 +320,27 @@ def test_defaults_become_the_intended_server_settings(
         assert getattr(settings, key) == options[key], key
 
 
+def test_the_benchmark_runs_ours_with_exactly_the_addon_defaults(
+    config: dict[str, Any], run_addon: Callable[[dict[str, Any]], dict[str, Any]], tmp_path: Path
+) -> None:
+    """`detector_throughput.py --addon-defaults` starts our server as run.sh does with the default
+    options, but for what the benchmark must set otherwise (loopback, model file, folders, logs)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import detector_throughput as bench  # a script folder, put on the path here
+
+    recorded = run_addon(_user_options(config))
+    addon = _settings(recorded)
+    args = bench.parse_args(["--addon-defaults"])
+    ours = parse_settings(bench.addon_flags(args, 8765, tmp_path / "tls"), recorded["env"])
+    compared = [f for f in Settings.__dataclass_fields__ if f not in bench.ADDON_OVERRIDES]
+    assert len(compared) > 30
+    differing = [f for f in compared if getattr(ours, f) != getattr(addon, f)]
+    assert differing == []
+    assert (ours.tls, ours.rate_limit, ours.network_mode) == ("self-signed", 300, "addon")
+    assert ours.model == "yolo11n.yaml"  # the add-on's network, built without a download
+    assert ours.host == "127.0.0.1"
+
+
 def test_every_other_value_reaches_the_server(
     config: dict[str, Any], run_addon: Callable[[dict[str, Any]], dict[str, Any]]
 ) -> None:

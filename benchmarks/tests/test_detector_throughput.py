@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -66,6 +67,49 @@ def test_frame_is_a_1080p_jpeg() -> None:
     with Image.open(io.BytesIO(frame)) as image:
         assert image.format == "JPEG"
         assert image.size == (1920, 1080)
+    assert bench.parse_args([]).frames == [(1920, 1080), (640, 360)]  # main stream, substream
+    assert bench.parse_args(["--frames", "1280x720"]).frames == [(1280, 720)]
+    for wrong in ("1280", "0x10", "axb"):
+        with pytest.raises(SystemExit):
+            bench.parse_args(["--frames", wrong])
+
+
+def test_threads_are_grouped_by_what_they_do(tmp_path: Path) -> None:
+    assert bench.cpu_group("python", main=True) == "loop"
+    assert bench.cpu_group("hsi-decode_0", main=False) == "decode"
+    assert bench.cpu_group("hsi-inference-1", main=False) == "inference"
+    assert bench.cpu_group("python", main=False) == "model"  # the runtime's own workers
+    # This process has a main thread at least; a /proc without the process gives None.
+    found = bench.thread_cpu(os.getpid())
+    assert found is not None
+    assert found["loop"] > 0
+    assert bench.thread_cpu(os.getpid(), proc=tmp_path) is None
+    task = tmp_path / "7" / "task"
+    for tid, name, ticks in (("7", "python", (5, 1)), ("8", "hsi-decode_0", (30, 10))):
+        (task / tid).mkdir(parents=True)
+        (task / tid / "comm").write_text(name + "\n")
+        fields = ["S"] + ["0"] * 10 + [str(ticks[0]), str(ticks[1])] + ["0"] * 5
+        (task / tid / "stat").write_text(f"{tid} (odd) name) " + " ".join(fields))
+    (task / "9").mkdir()  # a thread that ended while being read
+    tick = 1 / bench.TICKS
+    assert bench.thread_cpu(7, proc=tmp_path) == pytest.approx(
+        {"loop": 6 * tick, "decode": 40 * tick}
+    )
+
+
+def test_cpu_per_image_and_its_table() -> None:
+    before = {"model": 1.0, "decode": 0.5}
+    after = {"model": 3.0, "decode": 1.0, "inference": 0.1, "loop": 0.2}
+    per = bench.cpu_per_image(before, after, 0.1, 100)
+    assert per == pytest.approx(
+        {"model": 20.0, "decode": 5.0, "inference": 1.0, "loop": 2.0, "client": 1.0}
+    )
+    assert bench.cpu_per_image(None, after, 0.0, 10) is None
+    assert bench.cpu_per_image(before, after, 0.0, 0) is None
+    rows = [bench.LevelResult(16, 1, 0, 1.0, (1.0,), cpu_ms=per), _result(1, [1.0])]
+    table = bench.cpu_table("ours", rows)
+    assert "| 16 | 20.00 | 5.00 | 1.00 | 2.00 | 1.00 | 31% |" in table  # 9 of 29 ms
+    assert "| 1 |" not in table  # a level without readings has no row
 
 
 def test_levels_are_validated() -> None:
@@ -157,15 +201,46 @@ async def test_whole_benchmark_against_both_real_servers(tmp_path: Path) -> None
          "--export-dir", str(tmp_path), "--model-repeats", "2"]
     )  # fmt: skip
     report = await bench.run(args)
-    assert report.index("### ours") < report.index("### naive") < report.index("### model alone")
-    assert report.index("### model alone") < report.index("### ours / naive")
+    main, sub = report.index("## 1920x1080 frame"), report.index("## 640x360 frame")
+    first = report[main:sub]
+    assert first.index("### ours") < first.index("### naive") < first.index("### where the CPU")
+    assert first.index("### where the CPU") < first.index("### model alone")
+    assert report.index("### model alone", sub) < report.index("### ours / naive, 1920x1080")
+    assert report.index("### ours / naive, 1920x1080") < report.index("### ours / naive, 640x360")
     assert re.search(r"openvino bf16|openvino fp32", report)  # auto picked OpenVINO on this CPU
-    assert re.search(r"^\| 2 \| \d+\.\d \| \d+% \| -?\d+% \|$", report, re.MULTILINE)
-    assert re.search(r"^\| 2 \| \d+\.\d\dx \| \d+\.\d\dx \|$", report, re.MULTILINE)
-    naive_rows = report.split("### naive")[1].split("###")[0]
+    assert len(re.findall(r"^\| 2 \| \d+\.\d \| \d+% \| -?\d+% \|$", report, re.MULTILINE)) == 2
+    assert len(re.findall(r"^\| 2 \| \d+\.\d\dx \| \d+\.\d\dx \|$", report, re.MULTILINE)) == 2
+    naive_rows = first.split("### naive")[1].split("###")[0]
     assert naive_rows.count("| 0 | - |") == 2  # no errors; no batch metric from the naive server
-    ours_rows = report.split("### ours")[1]
+    ours_rows = first.split("### ours")[1].split("###")[0]
     assert re.search(r"\| 0 \| \d+\.\d \|$", ours_rows, re.MULTILINE)  # batches were measured
+    # Our server's CPU by thread group, from /proc (in 10 ms ticks: coarse for 2 requests).
+    cells = r" \| ".join([r"([\d.]+)"] * 5)
+    cpu_section = first.split("### where the CPU")[1].split("###")[0]
+    cpu_rows = re.findall(rf"^\| (\d) \| {cells} \| \d+% \|$", cpu_section, re.MULTILINE)
+    assert [row[0] for row in cpu_rows] == ["1", "2"]
+    for row in cpu_rows:
+        assert sum(float(cell) for cell in row[1:]) > 0
+
+
+async def test_ours_with_the_addon_defaults_over_tls(tmp_path: Path) -> None:
+    args = bench.parse_args(
+        ["--addon-defaults", "--servers", "ours", "--frames", "640x360", "--levels", "2",
+         "--requests", "4", "--warmup", "1", "--export-dir", str(tmp_path), "--model-repeats", "2"]
+    )  # fmt: skip
+    report = await bench.run(args)
+    assert "the add-on defaults (TLS self-signed)" in report
+    assert re.search(r"^\| 2 \| 4 \| \d+\.\d \| [\d.]+ \| [\d.]+ \| 0 \|", report, re.MULTILINE)
+    assert "### model alone" in report
+    assert "### ours / naive" not in report  # no naive server in this run
+
+
+def test_a_tls_server_is_trusted_only_once_it_has_its_certificate(tmp_path: Path) -> None:
+    server = bench.RunningServer("ours", None, "https://127.0.0.1:1", io.BytesIO(), tmp_path)  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError):
+        server.ssl_context()
+    plain = bench.RunningServer("naive", None, "http://127.0.0.1:1", io.BytesIO())  # type: ignore[arg-type]
+    assert plain.ssl_context() is None
 
 
 async def test_a_server_that_cannot_start_is_reported() -> None:
@@ -190,6 +265,30 @@ async def test_refused_and_unreachable_requests_count_as_errors(
     # The server is gone now: connection errors are counted, not raised.
     unreachable = await bench.run_level(url, "wrong-key", frame, 1, 2, 5)
     assert (unreachable.errors, unreachable.latencies_ms) == (2, ())
+
+
+async def test_answers_the_client_cannot_use_are_errors() -> None:
+    """A server that answers without Content-Length, with Connection: close, or not HTTP at all."""
+    answers = iter(
+        [
+            b'HTTP/1.1 200 OK\r\nContent-Length: 17\r\nConnection: close\r\n\r\n{"detections":[]}',
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            b"SSH-2.0-OpenSSH\r\n",
+        ]
+    )
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(next(answers, b""))
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        level = await bench.run_level(f"http://127.0.0.1:{port}", "key", b"x" * 10, 1, 3, 5)
+    assert (level.errors, len(level.latencies_ms)) == (2, 1)  # the first one, then reconnected
 
 
 async def test_a_server_that_never_answers_times_out() -> None:

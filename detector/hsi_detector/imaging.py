@@ -1,14 +1,16 @@
 """Image intake: format by magic bytes, pixel count from the header, then decoding to an RGB array.
 
-Runs in the decode thread pool, never on the event loop. Large JPEGs are decoded at a reduced scale
-(1/2, 1/4 or 1/8) with PIL's draft mode (the DCT does the downscaling), several times faster than a
-full decode followed by the model's own resize, never below what the model looks at; the caller
-scales boxes back to the original pixel grid.
+Runs in the decode thread pool, never on the event loop. JPEGs are decoded at a reduced scale when
+the model looks at fewer pixels: the DCT does the downscaling, never below what the model sees, and
+the caller scales boxes back to the original pixel grid. With simplejpeg (the server's extra) that
+is libjpeg-turbo's whole set of scales (a 1080p frame for a 640 model decodes at 3/8, 720x405);
+without it (the light library Home Assistant imports), PIL's draft mode (1/2, 1/4 or 1/8).
 
 For a letterboxing model with a stride (YOLO) the decoder hands over the model's input itself: the
 image scaled so its long side is the input size and padded with grey to multiples of the stride,
 as ultralytics' LetterBox(auto=True) does (a 16:9 frame for imgsz 640 becomes 640x384), in RGB, the
 model's channel order: the engine runs it as it is, with no resize, colour swap or copy of its own.
+A JPEG already at the scaled size (a 640x360 substream frame) is decoded straight into that canvas.
 """
 
 from __future__ import annotations
@@ -32,6 +34,17 @@ try:  # optional: the ultralytics extra brings it; the light library does withou
     _cv2 = cv2
 except ImportError:  # pragma: no cover - not in the detector's environment
     pass
+
+_turbo: Any = None
+try:  # optional: the server extra brings it (libjpeg-turbo's scales and output buffers)
+    import simplejpeg  # type: ignore[import-untyped]
+
+    _turbo = simplejpeg
+except ImportError:  # pragma: no cover - not in the detector's environment
+    pass
+
+_TURBO_MODES = frozenset({"RGB", "L"})
+"""PIL's modes of the JPEGs libjpeg-turbo converts to RGB (YCbCr, RGB, grey; not CMYK/YCCK)."""
 
 # PIL's bomb guard (Image.MAX_IMAGE_PIXELS) stays as a backstop; our limit, checked first from the
 # header, is the real one. The server raises PIL's guard for its own process (server.py); this
@@ -97,6 +110,9 @@ def letterbox(width: int, height: int, size: int, stride: int) -> Letterbox:
     left, right = round(dw - 0.1), round(dw + 0.1)
     top, bottom = round(dh - 0.1), round(dh + 0.1)
     return Letterbox(new_w, new_h, left, top, new_w + left + right, new_h + top + bottom)
+
+
+_fit = letterbox  # under another name: decode_image's `letterbox` flag shadows it
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -182,30 +198,76 @@ def _to_rgb(image: Image.Image) -> npt.NDArray[np.uint8]:
     return np.asarray(image if image.mode == "RGB" else image.convert("RGB"), dtype=np.uint8)
 
 
-def _letterboxed(
-    image: Image.Image, size: int, stride: int
-) -> tuple[npt.NDArray[np.uint8], Letterbox]:
-    """The model input for `image`: scaled (bilinear) and padded into a grey canvas in one copy."""
-    width, height = image.size  # after draft: already close to the scaled size
-    geometry = letterbox(width, height, size, stride)
-    if image.mode == "I" or image.mode.startswith("I;16"):
-        image = Image.fromarray(_to_rgb(image))
-    elif image.mode != "RGB":
-        image = image.convert("RGB")
+def _canvas(
+    geometry: Letterbox,
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+    """The grey model input and the view of it where the scaled image goes."""
     canvas = np.full((geometry.canvas_height, geometry.canvas_width, 3), PAD_VALUE, np.uint8)
     top, left = geometry.top, geometry.left
-    inner = canvas[top : top + geometry.height, left : left + geometry.width]
-    if (width, height) == (geometry.width, geometry.height):
-        inner[...] = np.asarray(image)
+    return canvas, canvas[top : top + geometry.height, left : left + geometry.width]
+
+
+def _resize_into(pixels: npt.NDArray[np.uint8], inner: npt.NDArray[np.uint8]) -> None:
+    """Scale `pixels` to the size of `inner` (bilinear, as ultralytics' LetterBox), put it there."""
+    size = (inner.shape[1], inner.shape[0])
+    if pixels.shape[:2] == inner.shape[:2]:
+        inner[...] = pixels
     elif _cv2 is not None:
-        # OpenCV (there with the ultralytics extra): bilinear as ultralytics' LetterBox does it,
-        # ~8x faster than PIL's antialiased bilinear.
-        scaled = (geometry.width, geometry.height)
-        inner[...] = _cv2.resize(np.asarray(image), scaled, interpolation=_cv2.INTER_LINEAR)
+        # OpenCV (there with the ultralytics extra): ultralytics' own resize, ~8x faster than PIL's
+        # antialiased bilinear, written into the canvas when its rows are contiguous.
+        out = _cv2.resize(pixels, size, dst=inner, interpolation=_cv2.INTER_LINEAR)
+        if not np.shares_memory(out, inner):
+            inner[...] = out
     else:  # pragma: no cover - the light library without OpenCV
-        scaled = (geometry.width, geometry.height)
-        inner[...] = np.asarray(image.resize(scaled, Image.Resampling.BILINEAR))
-    return canvas, geometry
+        inner[...] = np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR))
+
+
+def _letterboxed(image: Image.Image, geometry: Letterbox) -> npt.NDArray[np.uint8]:
+    """The model input for `image` (maybe drafted): scaled and padded into a grey canvas."""
+    if image.mode == "I" or image.mode.startswith("I;16"):
+        rgb = _to_rgb(image)
+    else:
+        rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"), dtype=np.uint8)
+    canvas, inner = _canvas(geometry)
+    _resize_into(rgb, inner)
+    return canvas
+
+
+def _scaled_size(width: int, height: int, target: int, letterbox: bool) -> tuple[int, int]:
+    """The least size a reduced-scale decode may produce (see `draft_size`), at most the image."""
+    if letterbox:
+        ratio = target / max(width, height)
+        wanted = (math.ceil(width * ratio), math.ceil(height * ratio))
+    else:
+        wanted = (target, target)
+    return min(wanted[0], width), min(wanted[1], height)
+
+
+def _decode_turbo(
+    data: bytes, width: int, height: int, target: int, geometry: Letterbox | None, stretch: bool
+) -> npt.NDArray[np.uint8]:
+    """A JPEG through libjpeg-turbo at the smallest of its scales that keeps what the model sees:
+    the model input itself with a `geometry`, else the RGB image. ValueError when corrupt or
+    truncated (strict: libjpeg's warnings are errors too)."""
+    min_w, min_h = _scaled_size(width, height, target, not stretch)
+    found_h, found_w, _, _ = _turbo.decode_jpeg_header(data, min_height=min_h, min_width=min_w)
+    reduced = (found_w, found_h) != (width, height)
+    options: dict[str, Any] = {
+        "colorspace": "RGB",
+        "fastdct": reduced,  # as PIL's draft mode: the fast paths when the DCT scales anyway
+        "fastupsample": reduced,
+        "min_height": min_h,
+        "min_width": min_w,
+    }
+    if geometry is None:
+        pixels: npt.NDArray[np.uint8] = _turbo.decode_jpeg(data, **options)
+        return pixels
+    canvas, inner = _canvas(geometry)
+    if (found_w, found_h) == (geometry.width, geometry.height) and inner.flags.c_contiguous:
+        _turbo.decode_jpeg(data, buffer=inner, **options)  # straight into the model input
+    else:
+        _resize_into(_turbo.decode_jpeg(data, **options), inner)
+    return canvas
 
 
 def decode_image(
@@ -216,22 +278,26 @@ def decode_image(
     `target` and `letterbox` describe the model's input (see `draft_size`); with a `stride` too
     the result is the letterboxed model input itself (see the module's docstring).
     """
-    box: tuple[int, int, int, int] | None = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         image, fmt = _open(data, max_pixels)
         width, height = image.size
-        if fmt == "JPEG" and (size := draft_size(width, height, target, letterbox)):
-            image.draft("RGB", size)
+        geometry = _fit(width, height, target, stride) if letterbox and stride > 0 else None
         try:
-            if letterbox and stride > 0:
-                pixels, geometry = _letterboxed(image, target, stride)
-                box = (geometry.left, geometry.top, geometry.width, geometry.height)
+            if fmt == "JPEG" and _turbo is not None and image.mode in _TURBO_MODES:
+                image.close()
+                pixels = _decode_turbo(data, width, height, target, geometry, not letterbox)
             else:
-                pixels = _to_rgb(image)
+                if fmt == "JPEG" and (size := draft_size(width, height, target, letterbox)):
+                    image.draft("RGB", size)
+                pixels = _to_rgb(image) if geometry is None else _letterboxed(image, geometry)
         except (OSError, SyntaxError, ValueError) as err:
-            # Truncated or malformed data: PIL reports these as OSError, SyntaxError or ValueError.
+            # Truncated or malformed data: PIL reports these as OSError, SyntaxError or ValueError,
+            # libjpeg-turbo (strict) as ValueError.
             raise _corrupt() from err
         finally:
             image.close()
+    box = (
+        None if geometry is None else (geometry.left, geometry.top, geometry.width, geometry.height)
+    )
     return DecodedImage(pixels=pixels, width=width, height=height, box=box)

@@ -172,3 +172,55 @@ def test_int8_settings_are_checked(tmp_path: Path) -> None:
         parse_settings(["--int8-calibration", str(tmp_path / "missing")], env={})
     with pytest.raises(ConfigError, match="needs --runtime openvino or auto"):
         parse_settings(["--int8-calibration", str(tmp_path), "--runtime", "onnx"], env={})
+
+
+def _predictions(seed: int, images: int = 2, boxes: int = 3000) -> np.ndarray:
+    """Raw YOLO output (batch, 4 + 80, boxes): centre-size boxes bunched around a few objects,
+    so that many overlap, and class scores mostly low with some confident ones."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(50, 590, (images, 12, 2))
+    pick = rng.integers(0, 12, (images, boxes))
+    xy = np.take_along_axis(centres, pick[..., None], 1) + rng.normal(0, 6, (images, boxes, 2))
+    wh = rng.uniform(20, 120, (images, boxes, 2))
+    scores = rng.uniform(0, 1, (images, boxes, 80)) ** 12  # few over 0.25
+    raw = np.concatenate((xy, wh, scores), axis=2).transpose(0, 2, 1)
+    return np.ascontiguousarray(raw, dtype=np.float32)
+
+
+@pytest.mark.parametrize(
+    ("seed", "confidence", "classes", "max_det"),
+    [(1, 0.25, None, 300), (2, 0.5, None, 300), (3, 0.25, [0, 2, 7], 300), (4, 0.1, None, 7)],
+)
+def test_numpy_nms_is_ultralytics_nms(
+    seed: int, confidence: float, classes: list[int] | None, max_det: int
+) -> None:
+    import torch
+    from ultralytics.utils.nms import non_max_suppression
+
+    from hsi_detector.engines.yolo import NMS_IOU, nms
+
+    raw = _predictions(seed)
+    ours = nms(raw, confidence, classes, max_det=max_det)
+    theirs = non_max_suppression(
+        torch.from_numpy(raw), confidence, NMS_IOU, classes, max_det=max_det
+    )
+    for mine, reference in zip(ours, theirs, strict=True):
+        expected = reference[:, :6].numpy()
+        assert len(expected) > 3  # the case has real work: several objects of several classes
+        assert mine.shape == expected.shape
+        assert np.allclose(mine, expected, atol=1e-4)  # same boxes, same order
+    if classes is not None:
+        assert set(np.concatenate([o[:, 5] for o in ours]).astype(int)) <= set(classes)
+
+
+def test_numpy_nms_of_an_end_to_end_model_only_filters() -> None:
+    from hsi_detector.engines.yolo import nms
+
+    rows = np.array(
+        [[[0, 0, 10, 10, 0.9, 1], [0, 0, 10, 10, 0.8, 2], [5, 5, 9, 9, 0.1, 1]]], np.float32
+    )
+    assert nms(rows, 0.25, None, end2end=True)[0].tolist() == rows[0, :2].tolist()
+    assert nms(rows, 0.25, [2], end2end=True)[0].tolist() == [rows[0, 1].tolist()]
+    assert nms(rows, 0.0, None, end2end=True, max_det=1)[0].shape == (1, 6)
+    empty = nms(np.zeros((1, 84, 10), np.float32), 0.25, None)
+    assert empty[0].shape == (0, 6)

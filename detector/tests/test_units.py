@@ -20,6 +20,7 @@ from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 import pytest
 
+from hsi_detector import imaging
 from hsi_detector.batcher import BatcherStoppedError, MicroBatcher, QueueFullError
 from hsi_detector.config import ConfigError, Settings, is_loopback, parse_settings
 from hsi_detector.engines.base import Detection, auto_batch_size, cpu_threads
@@ -27,6 +28,7 @@ from hsi_detector.engines.tflite import read_labelmap
 from hsi_detector.engines.yolo import pick_device, use_half
 from hsi_detector.errors import ApiError
 from hsi_detector.imaging import (
+    PAD_VALUE,
     ImageRejectedError,
     decode_image,
     draft_size,
@@ -258,27 +260,99 @@ def test_sniff_and_decode_webp_png() -> None:
     assert decode_image(png, 10_000, 640).pixels.shape == (10, 20, 3)
 
 
-def test_large_jpeg_is_drafted_and_scaled_back() -> None:
+@pytest.fixture(params=["turbo", "pil"])
+def decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both JPEG decoders: libjpeg-turbo through simplejpeg (the server) and PIL (the light library
+    Home Assistant imports, where simplejpeg is not installed)."""
+    if request.param == "pil":
+        monkeypatch.setattr(imaging, "_turbo", None)
+    else:
+        assert imaging._turbo is not None  # the server's extra brings simplejpeg
+    return str(request.param)
+
+
+def test_large_jpeg_is_decoded_at_a_reduced_scale_and_scaled_back(decoder: str) -> None:
     big = resized(BUS, 3240)  # 3240 x 4320
     decoded = decode_image(big, 40_000_000, 640)
     assert (decoded.width, decoded.height) == (3240, 4320)
-    assert decoded.pixels.shape[1] < 3240  # decoded at a reduced scale
-    assert decoded.pixels.shape[1] >= 640
+    # The least scale that keeps 640 on both sides (SSD stretches): libjpeg-turbo's 3/16 is not one
+    # of its scales, 1/4 is (810 x 1080); PIL's draft has 1/4 too.
+    assert decoded.pixels.shape[:2] == (1080, 810)
     sx, sy = decoded.scale
     assert sx == pytest.approx(3240 / decoded.pixels.shape[1])
     assert Detection("a", 0, 1, 1, 1, 2, 2).scaled(sx, sy).x_max == pytest.approx(2 * sx)
 
 
-def test_1080p_jpeg_for_a_letterboxing_model_is_decoded_at_half_scale() -> None:
-    # YOLO at 640 scales the long side to 640: a 1920x1080 frame needs 640x360, so 1/2 suffices.
+def test_1080p_jpeg_is_decoded_at_the_least_scale_the_model_needs(decoder: str) -> None:
+    # YOLO at 640 scales the long side to 640: a 1920x1080 frame needs 640x360. libjpeg-turbo has
+    # 3/8 (720x405); PIL's draft only 1/2 (960x540).
     assert draft_size(1920, 1080, 640, letterbox=True) == (640, 360)
     assert draft_size(1920, 1080, 640, letterbox=False) is None  # SSD stretches: needs 640 high
     assert draft_size(1000, 800, 640, letterbox=True) is None  # no reduced scale keeps 640
     frame = resized(ZIDANE, 1920)  # 1920 x 1080
     decoded = decode_image(frame, 40_000_000, 640, letterbox=True)
-    assert decoded.pixels.shape[1] * 2 == decoded.width  # decoded at half the width
-    assert max(decoded.pixels.shape[:2]) >= 640
-    assert decode_image(frame, 40_000_000, 640).pixels.shape[1] == decoded.width  # full
+    assert decoded.pixels.shape[:2] == {"turbo": (405, 720), "pil": (540, 960)}[decoder]
+    assert decoded.scale == pytest.approx((1920 / decoded.pixels.shape[1],) * 2, rel=1e-3)
+    stretched = decode_image(frame, 40_000_000, 640).pixels.shape[:2]  # SSD: 640 high at least
+    assert stretched == {"turbo": (675, 1200), "pil": (1080, 1920)}[decoder]  # 5/8, or full
+    boxed = decode_image(frame, 40_000_000, 640, letterbox=True, stride=32)
+    assert boxed.pixels.shape == (384, 640, 3)
+    assert boxed.box == (0, 12, 640, 360)
+
+
+def test_both_decoders_make_the_same_model_input() -> None:
+    frame = resized(ZIDANE, 1920)
+    turbo = decode_image(frame, 40_000_000, 640, letterbox=True, stride=32).pixels
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(imaging, "_turbo", None)
+        pil = decode_image(frame, 40_000_000, 640, letterbox=True, stride=32).pixels
+    assert turbo.shape == pil.shape == (384, 640, 3)
+    difference = np.abs(turbo.astype(np.int16) - pil.astype(np.int16))
+    # Different scales and DCTs: the same picture, a few levels apart on average.
+    assert difference.mean() < 4, difference.mean()
+    assert (turbo[:12] == PAD_VALUE).all()
+    assert (turbo[372:] == PAD_VALUE).all()
+
+
+def test_a_frame_at_the_model_scale_is_decoded_into_the_model_input() -> None:
+    frame = encode(Image.open(io.BytesIO(BUS)).convert("RGB").resize((640, 360)), "JPEG")
+    reference = np.asarray(Image.open(io.BytesIO(frame)).convert("RGB"))  # libjpeg, full scale
+    calls: list[Any] = []
+    real = imaging._turbo.decode_jpeg
+
+    def spy(data: bytes, **options: Any) -> Any:
+        calls.append(options.get("buffer"))
+        return real(data, **options)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(imaging._turbo, "decode_jpeg", spy)
+        decoded = decode_image(frame, 40_000_000, 640, letterbox=True, stride=32)
+    assert decoded.pixels.shape == (384, 640, 3)
+    [buffer] = calls
+    assert buffer is not None
+    assert np.shares_memory(buffer, decoded.pixels)  # no copy after it
+    inner = decoded.pixels[12:372].astype(np.int16)
+    assert np.abs(inner - reference).max() <= 2  # libjpeg-turbo's accurate DCT, PIL's libjpeg
+
+
+def test_cmyk_and_grey_jpegs_decode_to_rgb(decoder: str) -> None:
+    cmyk = encode(Image.new("CMYK", (64, 48), (0, 255, 255, 0)), "JPEG")  # red, no RGB for turbo
+    grey = encode(Image.new("L", (64, 48), 200), "JPEG")
+    red = decode_image(cmyk, 10_000, 640).pixels
+    assert red.shape == (48, 64, 3)
+    assert red[..., 0].mean() > 200
+    assert red[..., 1].mean() < 60
+    light = decode_image(grey, 10_000, 640, letterbox=True, stride=32).pixels
+    assert light.shape == (480, 640, 3)
+    assert abs(int(light[240, 320, 0]) - 200) <= 2
+
+
+@pytest.mark.parametrize("cut", [3, 2])
+def test_truncated_jpeg_is_corrupt_for_both_decoders(decoder: str, cut: int) -> None:
+    frame = resized(BUS, 1920)
+    with pytest.raises(ImageRejectedError) as err:
+        decode_image(frame[: len(frame) // cut], 40_000_000, 640, letterbox=True, stride=32)
+    assert (err.value.status, err.value.reason) == (422, "corrupt")
 
 
 def test_header_that_is_not_an_image() -> None:
@@ -492,8 +566,23 @@ async def test_request_over_the_pixel_budget_is_413_before_decoding() -> None:
         with pytest.raises(ApiError) as err:
             await service.detect([png, b"GIF89a"], Options(0.1, None))
         assert err.value.message.startswith("image 2:")
+        with pytest.raises(ApiError) as err:  # one image: checked in the same job as its decode
+            await service.detect([b"GIF89a"], Options(0.1, None))
+        assert (err.value.status, err.value.message) == (
+            415,
+            "only JPEG, PNG and WebP are accepted",
+        )
     finally:
         service.batcher.stop()
+    tight = _service(ScriptedEngine(), max_request_pixels=5_000)  # below one image's pixels
+    tight.batcher.start()
+    try:
+        with pytest.raises(ApiError) as err:
+            await tight.detect([png], Options(0.1, None))
+        assert (err.value.status, err.value.reason) == (413, "request_too_many_pixels")
+        assert "10000 pixels" in err.value.message
+    finally:
+        tight.batcher.stop()
 
 
 def test_16_bit_grey_is_scaled_not_clipped() -> None:

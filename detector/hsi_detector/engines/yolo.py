@@ -112,6 +112,70 @@ def _offline_ultralytics() -> None:
 NMS_IOU = 0.7
 """Ultralytics' predict default."""
 MAX_DETECTIONS = 300
+MAX_WH = 7680
+"""Ultralytics' per-class box offset: boxes of different classes never overlap in the NMS."""
+
+
+def nms(
+    prediction: npt.NDArray[np.float32],
+    min_confidence: float,
+    class_ids: list[int] | None,
+    *,
+    end2end: bool = False,
+    iou: float = NMS_IOU,
+    max_det: int = MAX_DETECTIONS,
+) -> list[npt.NDArray[np.float32]]:
+    """Ultralytics' `non_max_suppression` (best class per box, class-aware, greedy by score) in
+    numpy, for the exported runtimes' numpy output: rows (x0, y0, x1, y1, confidence, class) per
+    image, highest confidence first. Only the candidates over `min_confidence` are touched (a few
+    dozen of the 5040 boxes of a 640x384 input), with no tensor library between runtime and answer.
+
+    `prediction` is (batch, 4 + classes, boxes) with centre-size boxes, or with `end2end` the
+    model's own (batch, boxes, 6) detections, which are only filtered.
+    """
+    out: list[npt.NDArray[np.float32]] = []
+    wanted = None if class_ids is None else np.asarray(class_ids)
+    for image in prediction:
+        if end2end:
+            keep = image[:, 4] > min_confidence
+            if wanted is not None:
+                keep &= np.isin(image[:, 5], wanted)
+            out.append(np.ascontiguousarray(image[keep][:max_det], dtype=np.float32))
+            continue
+        scores = image[4:]
+        candidates = np.flatnonzero(scores.max(axis=0) > min_confidence)
+        best = scores[:, candidates].argmax(axis=0)
+        confidence = scores[best, candidates]
+        if wanted is not None:
+            chosen = np.isin(best, wanted)
+            candidates, best, confidence = candidates[chosen], best[chosen], confidence[chosen]
+        cx, cy, w, h = image[:4, candidates]
+        boxes = np.stack((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), axis=1)
+        offsets = best.astype(np.float32) * MAX_WH  # float32, as ultralytics' tensors
+        kept = _greedy(boxes + offsets[:, None], confidence, iou, max_det)
+        rows = np.empty((len(kept), 6), np.float32)
+        rows[:, :4], rows[:, 4], rows[:, 5] = boxes[kept], confidence[kept], best[kept]
+        out.append(rows)
+    return out
+
+
+def _greedy(
+    boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32], iou: float, limit: int
+) -> npt.NDArray[np.intp]:
+    """Indices kept by greedy NMS, best score first: torchvision's `nms` (IoU over `iou` is
+    suppressed, float32 throughout)."""
+    order = np.argsort(-scores, kind="stable")
+    x0, y0, x1, y1 = boxes.T
+    areas = (x1 - x0) * (y1 - y0)
+    kept: list[int] = []
+    while order.size and len(kept) < limit:
+        first, rest = order[0], order[1:]
+        kept.append(int(first))
+        width = np.minimum(x1[first], x1[rest]) - np.maximum(x0[first], x0[rest])
+        height = np.minimum(y1[first], y1[rest]) - np.maximum(y0[first], y0[rest])
+        inter = np.maximum(width, 0) * np.maximum(height, 0)
+        order = rest[inter / (areas[first] + areas[rest] - inter) <= iou]
+    return np.asarray(kept, dtype=np.intp)
 
 
 def stack(batch: list[npt.NDArray[np.uint8]], stride: int) -> npt.NDArray[np.uint8]:
@@ -250,7 +314,7 @@ class UltralyticsEngine:
             precision=precision,
         )
         quantized = precision != "fp32"
-        self._torch.set_num_threads(1)  # torch only runs the NMS here: no pool beside the runtime
+        self._torch.set_num_threads(1)  # no torch pool beside the runtime: torch runs nothing here
         for attempt in (1, 2):
             try:
                 artifact, _ = cached_export(
@@ -314,20 +378,32 @@ class UltralyticsEngine:
     def infer(
         self, batch: list[npt.NDArray[np.uint8]], min_confidence: float
     ) -> list[list[Detection]]:
-        """One forward pass over the whole batch, then ultralytics' NMS."""
-        raw = self.forward(batch)
-        prediction = self._torch.from_numpy(raw) if isinstance(raw, np.ndarray) else raw
-        results = self._nms(
-            prediction,
-            min_confidence,
-            NMS_IOU,
-            self._class_ids,
-            max_det=MAX_DETECTIONS,
-            end2end=self._end2end,
-        )
+        """One forward pass over the whole batch, then the NMS."""
+        return self._detections(self.forward(batch), min_confidence, len(batch))
+
+    def _detections(self, raw: Any, min_confidence: float, count: int) -> list[list[Detection]]:
+        """The NMS: ours in numpy for the exported runtimes' arrays, ultralytics' own for torch
+        tensors (on the GPU where they are)."""
+        if isinstance(raw, np.ndarray):
+            found_rows: list[Any] = nms(
+                raw[:count], min_confidence, self._class_ids, end2end=self._end2end
+            )
+        else:
+            found_rows = self._nms(
+                raw,
+                min_confidence,
+                NMS_IOU,
+                self._class_ids,
+                max_det=MAX_DETECTIONS,
+                end2end=self._end2end,
+            )
         out: list[list[Detection]] = []
-        for found in results[: len(batch)]:
-            rows = found[:, :6].float().cpu().tolist()
+        for found in found_rows[:count]:
+            rows = (
+                found[:, :6].tolist()
+                if isinstance(found, np.ndarray)
+                else found[:, :6].float().cpu().tolist()
+            )
             out.append(
                 [
                     Detection(self._names[int(c)], int(c), float(p), x0, y0, x1, y1)
@@ -382,7 +458,11 @@ def open_runtime(
             request = getattr(local, "request", None)
             if request is None:
                 request = local.request = compiled.create_infer_request()
-            request.infer([batch], share_inputs=True)
+            # start + wait, not `infer`: infer copies every output into a fresh array (1.7 MB
+            # for a 640x384 input) and its wait costs the calling thread ~3x the CPU; the output
+            # is read in place, before this thread's next pass overwrites it.
+            request.start_async([batch], share_inputs=True)
+            request.wait()
             return request.get_output_tensor(0).data
 
         precision = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
