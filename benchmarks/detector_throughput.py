@@ -394,26 +394,72 @@ def _request_bytes(url: str, api_key: str, frame: bytes) -> tuple[str, int, byte
     return host, int(port), head.encode() + frame
 
 
-async def _exchange(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-) -> tuple[int, bytes, bool]:
-    """Send one request, read its answer: (status, body, whether the server keeps the socket)."""
-    writer.write(request)
-    status_line = await reader.readline()
-    parts = status_line.split()
-    if len(parts) < 2 or not parts[1].isdigit():
-        raise ConnectionError("no HTTP answer")
-    length, keep = -1, True
-    while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
-        name, _, value = line.decode("latin-1").partition(":")
-        match name.strip().lower():
-            case "content-length":
-                length = int(value)
-            case "connection":
-                keep = value.strip().lower() != "close"
-    if length < 0:
-        raise ConnectionError("an answer without Content-Length")
-    return int(parts[1]), await reader.readexactly(length), keep
+class _Connection(asyncio.Protocol):
+    """One keep-alive client connection: a request written whole, its answer parsed from the
+    buffer (status, Content-Length, Connection), no stream reader in between."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes, bool]] | None = None
+        self.lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        try:
+            answer = self._answer()
+        except ConnectionError as err:
+            waiter.set_exception(err)
+            return
+        if answer is not None:
+            waiter.set_result(answer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("the server closed the connection"))
+
+    def _answer(self) -> tuple[int, bytes, bool] | None:
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if not self.buffer.startswith(b"HTTP/"[: len(self.buffer)]):
+                raise ConnectionError("no HTTP answer")
+            return None
+        status_line, *lines = bytes(self.buffer[:end]).decode("latin-1").split("\r\n")
+        parts = status_line.split()
+        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+            raise ConnectionError("no HTTP answer")
+        headers = {}
+        for line in lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if not headers.get("content-length", "").isdigit():
+            raise ConnectionError("an answer without Content-Length")
+        total = end + 4 + int(headers["content-length"])
+        if len(self.buffer) < total:
+            return None
+        body = bytes(self.buffer[end + 4 : total])
+        del self.buffer[:total]
+        return int(parts[1]), body, headers.get("connection", "").lower() != "close"
+
+    async def exchange(self, request: bytes) -> tuple[int, bytes, bool]:
+        """Send one request, wait for its answer: (status, body, whether the socket stays)."""
+        if self.lost or self.transport is None:
+            raise ConnectionError("the connection is closed")
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return await self.waiter
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
 
 async def run_level(
@@ -434,7 +480,8 @@ async def run_level(
 
     async def camera() -> None:
         nonlocal remaining, errors
-        connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        connection: _Connection | None = None
+        loop = asyncio.get_running_loop()
         try:
             while remaining > 0:
                 remaining -= 1
@@ -442,8 +489,10 @@ async def run_level(
                 try:
                     async with asyncio.timeout(timeout_s):
                         if connection is None:
-                            connection = await asyncio.open_connection(host, port, ssl=context)
-                        status, body, keep = await _exchange(*connection, request)
+                            _, connection = await loop.create_connection(
+                                _Connection, host, port, ssl=context
+                            )
+                        status, body, keep = await connection.exchange(request)
                 except (OSError, EOFError, TimeoutError, ValueError):
                     errors += 1
                     _closed(connection)
@@ -465,10 +514,10 @@ async def run_level(
     return LevelResult(cameras, requests, errors, wall, tuple(latencies))
 
 
-def _closed(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None) -> None:
+def _closed(connection: _Connection | None) -> None:
     """Close a client connection, if there is one."""
     if connection is not None:
-        connection[1].close()
+        connection.close()
 
 
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100

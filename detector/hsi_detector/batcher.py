@@ -7,6 +7,10 @@ form the next batch. Only when the engine is under load (images arrived during t
 it wait up to `max_wait` seconds to top a short batch up, which on a GPU turns a stream of many
 cameras into full batches. A cancelled request (timeout, client gone) is removed from the queue,
 or skipped if already taken; a full queue is refused at once.
+
+An image may also be handed over undecoded with its decoder (`submit_prepared`): a pool thread
+decodes it and queues it itself, so the event loop hears back once per image (the detections),
+not also in between (the decoded pixels); each hand-off between threads is a wake-up.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Executor
 import contextlib
 from dataclasses import dataclass, field
 import logging
@@ -21,8 +26,9 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
-    import numpy as np
     import numpy.typing as npt
 
     from hsi_detector.engines.base import Detection, Engine
@@ -50,6 +56,13 @@ class BatchOutcome:
     queue_ms: float
     inference_ms: float
     batch_size: int
+    prepared: object = None
+    """What the image's preparation handed back beside the pixels (`submit_prepared`)."""
+
+
+type Preparation = Callable[[], tuple[npt.NDArray[np.uint8], object]]
+"""Makes an image's pixels in a pool thread: (pixels, anything to hand back with the outcome);
+what it raises is its request's answer."""
 
 
 @dataclass(eq=False, slots=True)
@@ -60,6 +73,7 @@ class _Item:
     future: asyncio.Future[BatchOutcome]
     enqueued: float = field(default_factory=time.perf_counter)
     cancelled: bool = False
+    prepared: object = None
 
 
 def _resolve(item: _Item, outcome: BatchOutcome | BaseException) -> None:
@@ -71,6 +85,10 @@ def _resolve(item: _Item, outcome: BatchOutcome | BaseException) -> None:
         item.future.set_result(outcome)
 
 
+def _cancelled(item: _Item) -> bool:
+    return item.cancelled
+
+
 def _deliver(item: _Item, outcome: BatchOutcome | BaseException) -> None:
     # RuntimeError: the request's event loop is closed, nobody is waiting any more.
     with contextlib.suppress(RuntimeError):
@@ -78,6 +96,9 @@ def _deliver(item: _Item, outcome: BatchOutcome | BaseException) -> None:
 
 
 type BatchObserver = Callable[[int, float], None]
+
+_NO_PIXELS: npt.NDArray[np.uint8] = np.zeros((0, 0, 3), np.uint8)
+"""An image's pixels before its preparation made them."""
 
 
 class MicroBatcher:
@@ -160,6 +181,45 @@ class MicroBatcher:
             self._drop(items)
             raise
 
+    async def submit_prepared(
+        self, pool: Executor, prepare: Preparation, min_confidence: float
+    ) -> BatchOutcome:
+        """Detect objects in the image `prepare` makes in `pool`, which queues it from there (see
+        the module's docstring); raises what `prepare` raises, or QueueFullError / stopped."""
+        loop = asyncio.get_running_loop()
+        item = _Item(_NO_PIXELS, min_confidence, loop, loop.create_future())
+        pool.submit(self._prepare_and_queue, item, prepare)
+        try:
+            return await item.future
+        except BaseException:
+            self._drop([item])
+            raise
+
+    def _prepare_and_queue(self, item: _Item, prepare: Preparation) -> None:
+        """In a pool thread: make the pixels, then queue the image (or answer why not)."""
+        if item.cancelled:
+            return
+        try:
+            item.pixels, item.prepared = prepare()
+        # Whatever the preparation raises is that request's answer (ImageRejectedError mostly).
+        except Exception as err:  # noqa: BLE001
+            _deliver(item, err)
+            return
+        failure: Exception
+        with self._cond:
+            if _cancelled(item):  # meanwhile, by the event loop (`_drop`)
+                return
+            if self._stopping:
+                failure = BatcherStoppedError("shutting down")
+            elif len(self._queue) >= self._max_queue:
+                failure = QueueFullError(f"queue full ({self._max_queue} images waiting)")
+            else:
+                item.enqueued = time.perf_counter()
+                self._queue.append(item)
+                self._cond.notify()
+                return
+        _deliver(item, failure)
+
     def _drop(self, items: list[_Item]) -> None:
         """Forget a cancelled or failed request's images: no queue room, no model time."""
         with self._cond:
@@ -234,5 +294,6 @@ class MicroBatcher:
                 queue_ms=(start - item.enqueued) * 1000,
                 inference_ms=inference_ms,
                 batch_size=len(batch),
+                prepared=item.prepared,
             )
             _deliver(item, outcome)

@@ -6,7 +6,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from hsi_detector.batcher import BatcherStoppedError, InferenceError, QueueFullError
 from hsi_detector.errors import ApiError
@@ -15,12 +15,23 @@ from hsi_detector.imaging import DecodedImage, ImageRejectedError, decode_image,
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from hsi_detector.batcher import MicroBatcher
+    import numpy as np
+    import numpy.typing as npt
+
+    from hsi_detector.batcher import BatchOutcome, MicroBatcher
     from hsi_detector.config import Settings
     from hsi_detector.engines.base import Detection, Engine
     from hsi_detector.metrics import Metrics
 
 MAX_IMAGES_PER_REQUEST = 64
+
+
+class _OverBudgetError(Exception):
+    """A single image over the request's pixel budget (found in the pool)."""
+
+    def __init__(self, total: int) -> None:
+        super().__init__(total)
+        self.total = total
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,15 +98,30 @@ class DetectionService:
         )
         return image, (time.perf_counter() - start) * 1000
 
-    def _decode_one(self, data: bytes) -> tuple[DecodedImage, float] | int:
-        """A single-image request in one pool job: the decode, or the image's pixel count when
-        that is over the request's budget (only when the budget is below the image limit)."""
+    def _prepare(self, data: bytes) -> tuple[npt.NDArray[np.uint8], object]:
+        """A single-image request's checks and decode, in one pool job: the request's pixel budget
+        (only when it is below the image limit, which the decode checks), then the decode."""
         settings = self.settings
         if settings.max_request_pixels < settings.max_pixels:
             size = image_pixels(data, settings.max_pixels)
             if size > settings.max_request_pixels:
-                return size
-        return self._decode(data)
+                raise _OverBudgetError(size)
+        found = self._decode(data)
+        return found[0].pixels, found
+
+    async def _detect_one(
+        self, data: bytes, options: Options
+    ) -> tuple[list[tuple[DecodedImage, float]], list[BatchOutcome]]:
+        """One image: decoded in the pool and queued from there (one hand-off less per image)."""
+        try:
+            outcome = await self.batcher.submit_prepared(
+                self.pool, lambda: self._prepare(data), options.confidence
+            )
+        except ImageRejectedError as err:
+            raise self._refuse(err, 0, 1) from err
+        except _OverBudgetError as err:
+            raise self._over_budget(err.total) from err
+        return [cast("tuple[DecodedImage, float]", outcome.prepared)], [outcome]
 
     def _probe_all(self, images: list[bytes]) -> list[int | ImageRejectedError]:
         """Pixel counts from the headers (one pool job: headers are cheap to read)."""
@@ -123,17 +149,9 @@ class DetectionService:
         return ApiError(err.status, err.reason, where + str(err))
 
     async def _decode_all(self, images: list[bytes]) -> list[tuple[DecodedImage, float]]:
-        """Decode within the request's pixel budget, checked from the headers before any decode;
-        the decodes run in the pool, at most --decode-workers at a time for the whole server."""
+        """Several images, within the request's pixel budget checked from the headers before any
+        decode; the decodes run in the pool, at most --decode-workers at a time for the server."""
         loop = asyncio.get_running_loop()
-        if len(images) == 1:  # the header check and the decode in one job: one hand-off less
-            try:
-                one = await loop.run_in_executor(self.pool, self._decode_one, images[0])
-            except ImageRejectedError as err:
-                raise self._refuse(err, 0, 1) from err
-            if isinstance(one, int):
-                raise self._over_budget(one)
-            return [one]
         sizes = await loop.run_in_executor(self.pool, self._probe_all, images)
         total = 0
         for index, size in enumerate(sizes):
@@ -160,10 +178,13 @@ class DetectionService:
         start = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.request_timeout):
-                decoded = await self._decode_all(images)
-                outcomes = await self.batcher.submit_many(
-                    [image.pixels for image, _ in decoded], options.confidence
-                )
+                if len(images) == 1:
+                    decoded, outcomes = await self._detect_one(images[0], options)
+                else:
+                    decoded = await self._decode_all(images)
+                    outcomes = await self.batcher.submit_many(
+                        [image.pixels for image, _ in decoded], options.confidence
+                    )
         except TimeoutError as err:
             raise ApiError(504, "timeout", "detection exceeded the request timeout") from err
         except QueueFullError as err:

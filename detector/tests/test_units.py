@@ -8,6 +8,7 @@ controls; the real engines are exercised by the process tests.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import io
 import logging
 from pathlib import Path
@@ -423,6 +424,58 @@ async def test_batcher_queue_full_cancel_and_stop() -> None:
         await queued
     with pytest.raises(BatcherStoppedError):
         await batcher.submit(_img(), 0.1)
+
+
+async def test_prepared_images_are_decoded_and_queued_by_the_pool() -> None:
+    engine = ScriptedEngine()
+    engine.release.clear()
+    batcher = MicroBatcher(engine, 1, 0.0, 1)
+    batcher.start()
+    pool = ThreadPoolExecutor(2)
+    calls: list[str] = []
+
+    def prepare(name: str, gate: threading.Event | None = None) -> Any:
+        def make() -> tuple[np.ndarray[Any, Any], object]:
+            calls.append(name)
+            if gate is not None:
+                gate.wait(5)
+            if name == "bad":
+                raise ImageRejectedError(422, "corrupt", "the image could not be decoded")
+            return _img(), name
+
+        return make
+
+    try:
+        held = asyncio.ensure_future(batcher.submit_prepared(pool, prepare("held"), 0.1))
+        await asyncio.sleep(0.05)  # in the engine now (held back by it)
+        queued = asyncio.ensure_future(batcher.submit_prepared(pool, prepare("queued"), 0.1))
+        await asyncio.sleep(0.05)
+        assert batcher.depth == 1
+        with pytest.raises(QueueFullError):  # found by the pool thread, after its decode
+            await batcher.submit_prepared(pool, prepare("full"), 0.1)
+        with pytest.raises(ImageRejectedError):  # the preparation's error is the request's answer
+            await batcher.submit_prepared(pool, prepare("bad"), 0.1)
+        gate = threading.Event()
+        slow = asyncio.ensure_future(batcher.submit_prepared(pool, prepare("slow", gate), 0.1))
+        await asyncio.sleep(0.05)
+        slow.cancel()  # the client left while its image was being decoded: never queued
+        await asyncio.sleep(0)
+        gate.set()
+        await asyncio.sleep(0.05)
+        assert batcher.depth == 1
+        engine.release.set()
+        first, second = await held, await queued
+        assert (first.prepared, second.prepared) == ("held", "queued")
+        assert len(second.detections) == 2
+        assert engine.batches == [1, 1]  # nothing of "slow", "full" or "bad" reached the model
+        assert calls == ["held", "queued", "full", "bad", "slow"]
+    finally:
+        batcher.stop()
+    stopped = ThreadPoolExecutor(1)
+    with pytest.raises(BatcherStoppedError):
+        await batcher.submit_prepared(stopped, prepare("late"), 0.1)
+    pool.shutdown()
+    stopped.shutdown()
 
 
 async def test_idle_engine_dispatches_at_once() -> None:
