@@ -1,10 +1,11 @@
 """Image intake: format by magic bytes, pixel count from the header, then decoding to an RGB array.
 
 Runs in the decode thread pool, never on the event loop. JPEGs are decoded at a reduced scale when
-the model looks at fewer pixels: the DCT does the downscaling, never below what the model sees, and
-the caller scales boxes back to the original pixel grid. With simplejpeg (the server's extra) that
-is libjpeg-turbo's whole set of scales (a 1080p frame for a 640 model decodes at 3/8, 720x405);
-without it (the light library Home Assistant imports), PIL's draft mode (1/2, 1/4 or 1/8).
+the model looks at fewer pixels (1/2, 1/4 or 1/8: PIL's draft mode): the DCT does the downscaling,
+never below what the model sees, and the caller scales boxes back to the original pixel grid. With
+simplejpeg (the server's extra) libjpeg-turbo decodes at the same scale with the same settings, so
+to the same pixels, but straight into a numpy array (or the model input), without PIL's copies;
+without it (the light library Home Assistant imports), PIL decodes.
 
 For a letterboxing model with a stride (YOLO) the decoder hands over the model's input itself: the
 image scaled so its long side is the input size and padded with grey to multiples of the stride,
@@ -233,37 +234,29 @@ def _letterboxed(image: Image.Image, geometry: Letterbox) -> npt.NDArray[np.uint
     return canvas
 
 
-def _scaled_size(width: int, height: int, target: int, letterbox: bool) -> tuple[int, int]:
-    """The least size a reduced-scale decode may produce (see `draft_size`), at most the image."""
-    if letterbox:
-        ratio = target / max(width, height)
-        wanted = (math.ceil(width * ratio), math.ceil(height * ratio))
-    else:
-        wanted = (target, target)
-    return min(wanted[0], width), min(wanted[1], height)
+def draft_scale(width: int, height: int, wanted: tuple[int, int] | None) -> int:
+    """The DCT scale divisor (1, 2, 4 or 8) PIL's draft mode picks for `wanted` (`draft_size`)."""
+    if wanted is None:
+        return 1
+    fits = min(width // wanted[0], height // wanted[1])
+    return next(scale for scale in (8, 4, 2, 1) if fits >= scale)
 
 
 def _decode_turbo(
     data: bytes, width: int, height: int, target: int, geometry: Letterbox | None, stretch: bool
 ) -> npt.NDArray[np.uint8]:
-    """A JPEG through libjpeg-turbo at the smallest of its scales that keeps what the model sees:
-    the model input itself with a `geometry`, else the RGB image. ValueError when corrupt or
-    truncated (strict: libjpeg's warnings are errors too)."""
-    min_w, min_h = _scaled_size(width, height, target, not stretch)
-    found_h, found_w, _, _ = _turbo.decode_jpeg_header(data, min_height=min_h, min_width=min_w)
-    reduced = (found_w, found_h) != (width, height)
-    options: dict[str, Any] = {
-        "colorspace": "RGB",
-        "fastdct": reduced,  # as PIL's draft mode: the fast paths when the DCT scales anyway
-        "fastupsample": reduced,
-        "min_height": min_h,
-        "min_width": min_w,
-    }
+    """A JPEG through libjpeg-turbo at PIL's draft scale, with PIL's settings, so the pixels are
+    PIL's to the bit (the server and Home Assistant's local detector see the same image), without
+    PIL's copies: the model input itself with a `geometry`, else the RGB image. ValueError when
+    corrupt or truncated (strict: libjpeg's warnings are errors too)."""
+    scale = draft_scale(width, height, draft_size(width, height, target, not stretch))
+    min_w, min_h = -(-width // scale), -(-height // scale)  # libjpeg's rounding: up
+    options: dict[str, Any] = {"colorspace": "RGB", "min_height": min_h, "min_width": min_w}
     if geometry is None:
         pixels: npt.NDArray[np.uint8] = _turbo.decode_jpeg(data, **options)
         return pixels
     canvas, inner = _canvas(geometry)
-    if (found_w, found_h) == (geometry.width, geometry.height) and inner.flags.c_contiguous:
+    if (min_w, min_h) == (geometry.width, geometry.height) and inner.flags.c_contiguous:
         _turbo.decode_jpeg(data, buffer=inner, **options)  # straight into the model input
     else:
         _resize_into(_turbo.decode_jpeg(data, **options), inner)

@@ -29,9 +29,9 @@ from hsi_detector.engines.tflite import read_labelmap
 from hsi_detector.engines.yolo import pick_device, use_half
 from hsi_detector.errors import ApiError
 from hsi_detector.imaging import (
-    PAD_VALUE,
     ImageRejectedError,
     decode_image,
+    draft_scale,
     draft_size,
     image_pixels,
     sniff_format,
@@ -276,43 +276,43 @@ def test_large_jpeg_is_decoded_at_a_reduced_scale_and_scaled_back(decoder: str) 
     big = resized(BUS, 3240)  # 3240 x 4320
     decoded = decode_image(big, 40_000_000, 640)
     assert (decoded.width, decoded.height) == (3240, 4320)
-    # The least scale that keeps 640 on both sides (SSD stretches): libjpeg-turbo's 3/16 is not one
-    # of its scales, 1/4 is (810 x 1080); PIL's draft has 1/4 too.
-    assert decoded.pixels.shape[:2] == (1080, 810)
+    assert decoded.pixels.shape[:2] == (1080, 810)  # 1/4: the least that keeps 640 on both sides
     sx, sy = decoded.scale
     assert sx == pytest.approx(3240 / decoded.pixels.shape[1])
     assert Detection("a", 0, 1, 1, 1, 2, 2).scaled(sx, sy).x_max == pytest.approx(2 * sx)
 
 
 def test_1080p_jpeg_is_decoded_at_the_least_scale_the_model_needs(decoder: str) -> None:
-    # YOLO at 640 scales the long side to 640: a 1920x1080 frame needs 640x360. libjpeg-turbo has
-    # 3/8 (720x405); PIL's draft only 1/2 (960x540).
+    # YOLO at 640 scales the long side to 640: a 1920x1080 frame needs 640x360, so 1/2 suffices.
     assert draft_size(1920, 1080, 640, letterbox=True) == (640, 360)
+    assert draft_scale(1920, 1080, (640, 360)) == 2
     assert draft_size(1920, 1080, 640, letterbox=False) is None  # SSD stretches: needs 640 high
+    assert draft_scale(1920, 1080, None) == 1
     assert draft_size(1000, 800, 640, letterbox=True) is None  # no reduced scale keeps 640
+    assert draft_scale(3240, 4320, (640, 640)) == 4
     frame = resized(ZIDANE, 1920)  # 1920 x 1080
     decoded = decode_image(frame, 40_000_000, 640, letterbox=True)
-    assert decoded.pixels.shape[:2] == {"turbo": (405, 720), "pil": (540, 960)}[decoder]
-    assert decoded.scale == pytest.approx((1920 / decoded.pixels.shape[1],) * 2, rel=1e-3)
-    stretched = decode_image(frame, 40_000_000, 640).pixels.shape[:2]  # SSD: 640 high at least
-    assert stretched == {"turbo": (675, 1200), "pil": (1080, 1920)}[decoder]  # 5/8, or full
+    assert decoded.pixels.shape[:2] == (540, 960)
+    assert decoded.scale == (2.0, 2.0)
+    assert decode_image(frame, 40_000_000, 640).pixels.shape[:2] == (1080, 1920)  # SSD: full
     boxed = decode_image(frame, 40_000_000, 640, letterbox=True, stride=32)
     assert boxed.pixels.shape == (384, 640, 3)
     assert boxed.box == (0, 12, 640, 360)
 
 
-def test_both_decoders_make_the_same_model_input() -> None:
-    frame = resized(ZIDANE, 1920)
-    turbo = decode_image(frame, 40_000_000, 640, letterbox=True, stride=32).pixels
+@pytest.mark.parametrize("size", [(1920, 1080), (810, 1080), (640, 360), (3240, 4320)])
+@pytest.mark.parametrize("stride", [32, 0])
+def test_both_decoders_make_the_same_pixels(size: tuple[int, int], stride: int) -> None:
+    """libjpeg-turbo at PIL's draft scale with PIL's settings: the server's decoder and Home
+    Assistant's local detector (PIL) see the same image, so they find the same objects."""
+    frame = encode(Image.open(io.BytesIO(ZIDANE)).convert("RGB").resize(size), "JPEG")
+    turbo = decode_image(frame, 40_000_000, 640, letterbox=stride > 0, stride=stride)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(imaging, "_turbo", None)
-        pil = decode_image(frame, 40_000_000, 640, letterbox=True, stride=32).pixels
-    assert turbo.shape == pil.shape == (384, 640, 3)
-    difference = np.abs(turbo.astype(np.int16) - pil.astype(np.int16))
-    # Different scales and DCTs: the same picture, a few levels apart on average.
-    assert difference.mean() < 4, difference.mean()
-    assert (turbo[:12] == PAD_VALUE).all()
-    assert (turbo[372:] == PAD_VALUE).all()
+        pil = decode_image(frame, 40_000_000, 640, letterbox=stride > 0, stride=stride)
+    assert turbo.pixels.shape == pil.pixels.shape
+    assert (turbo.box, turbo.scale) == (pil.box, pil.scale)
+    assert np.array_equal(turbo.pixels, pil.pixels)
 
 
 def test_a_frame_at_the_model_scale_is_decoded_into_the_model_input() -> None:
