@@ -561,18 +561,23 @@ def cpu_group(thread_name: str, *, main: bool) -> str:
     return "model"
 
 
-def cpu_per_image(
-    before: dict[str, float] | None,
-    after: dict[str, float] | None,
-    client_s: float,
-    images: int,
+def cpu_spent(
+    before: dict[str, float] | None, after: dict[str, float] | None, client_s: float
 ) -> dict[str, float] | None:
-    """CPU milliseconds per image by group between two `thread_cpu` readings, and the client's."""
-    if before is None or after is None or images <= 0:
+    """CPU seconds by group between two `thread_cpu` readings, and the client's; None without
+    readings."""
+    if before is None or after is None:
         return None
-    found = {g: (after.get(g, 0.0) - before.get(g, 0.0)) * 1000 / images for g in CPU_GROUPS}
-    found["client"] = client_s * 1000 / images
+    found = {g: after.get(g, 0.0) - before.get(g, 0.0) for g in CPU_GROUPS}
+    found["client"] = client_s
     return found
+
+
+def cpu_per_image(spent: dict[str, float], images: int) -> dict[str, float] | None:
+    """CPU milliseconds per image by group, from the seconds `cpu_spent` added up."""
+    if not spent or images <= 0:
+        return None
+    return {group: seconds * 1000 / images for group, seconds in spent.items()}
 
 
 def client_cpu_s() -> float:
@@ -616,26 +621,27 @@ async def _measure_frame(
         rounds = max(1, min(args.rounds, requests // cameras))
         before = {s.name: await batch_totals(s, api_key) for s in servers}
         parts: dict[str, list[LevelResult]] = {s.name: [] for s in servers}
-        cpu: dict[str, dict[str, float]] = {s.name: {} for s in servers}
+        ours_cpu: dict[str, float] = {}  # seconds by thread group, our server's parts only
         for turn in range(rounds):
             share = requests // rounds + (1 if turn < requests % rounds else 0)
             for server in servers if turn % 2 == 0 else servers[::-1]:
-                threads, client = thread_cpu(server.process.pid), client_cpu_s()
+                pid = server.process.pid
+                threads = thread_cpu(pid) if server.name == OURS else None
+                client = client_cpu_s()
                 part = await run_level(
                     server.url, api_key, frame, cameras, share, args.timeout,
                     server.ssl_context(),
                 )  # fmt: skip
-                spent = cpu_per_image(
-                    threads, thread_cpu(server.process.pid), client_cpu_s() - client, 1
-                )
-                for group, ms in (spent or {}).items():
-                    cpu[server.name][group] = cpu[server.name].get(group, 0.0) + ms
+                if threads is not None:
+                    spent = cpu_spent(threads, thread_cpu(pid), client_cpu_s() - client)
+                    for group, seconds in (spent or {}).items():
+                        ours_cpu[group] = ours_cpu.get(group, 0.0) + seconds
                 parts[server.name].append(part)
         for server in servers:
             batches = mean_batch(before[server.name], await batch_totals(server, api_key))
             result = combine(parts[server.name], batches)
-            if (images := len(result.latencies_ms)) and cpu[server.name]:
-                per_image = {g: ms / images for g, ms in cpu[server.name].items()}
+            if server.name == OURS:
+                per_image = cpu_per_image(ours_cpu, len(result.latencies_ms))
                 result = dataclasses.replace(result, cpu_ms=per_image)
             print(
                 f"  {server.name:>5}: {cameras:>3} cameras  {result.images_per_s:7.1f} img/s"

@@ -100,12 +100,15 @@ def test_threads_are_grouped_by_what_they_do(tmp_path: Path) -> None:
 def test_cpu_per_image_and_its_table() -> None:
     before = {"model": 1.0, "decode": 0.5}
     after = {"model": 3.0, "decode": 1.0, "inference": 0.1, "loop": 0.2}
-    per = bench.cpu_per_image(before, after, 0.1, 100)
+    spent = bench.cpu_spent(before, after, 0.1)
+    assert spent is not None
+    per = bench.cpu_per_image(spent, 100)
     assert per == pytest.approx(
         {"model": 20.0, "decode": 5.0, "inference": 1.0, "loop": 2.0, "client": 1.0}
     )
-    assert bench.cpu_per_image(None, after, 0.0, 10) is None
-    assert bench.cpu_per_image(before, after, 0.0, 0) is None
+    assert bench.cpu_spent(None, after, 0.0) is None
+    assert bench.cpu_per_image(spent, 0) is None
+    assert bench.cpu_per_image({}, 10) is None
     rows = [bench.LevelResult(16, 1, 0, 1.0, (1.0,), cpu_ms=per), _result(1, [1.0])]
     table = bench.cpu_table("ours", rows)
     assert "| 16 | 20.00 | 5.00 | 1.00 | 2.00 | 1.00 | 31% |" in table  # 9 of 29 ms

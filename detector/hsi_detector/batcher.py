@@ -169,10 +169,8 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         items = [_Item(px, min_confidence, loop, loop.create_future()) for px in images]
         with self._cond:
-            if self._stopping:
-                raise BatcherStoppedError("shutting down")
-            if len(self._queue) + len(items) > self._max_queue:
-                raise QueueFullError(f"queue full ({self._max_queue} images waiting)")
+            if (refused := self._refusal(len(items))) is not None:
+                raise refused
             self._queue.extend(items)
             self._cond.notify()
         try:
@@ -205,20 +203,23 @@ class MicroBatcher:
         except Exception as err:  # noqa: BLE001
             _deliver(item, err)
             return
-        failure: Exception
         with self._cond:
             if _cancelled(item):  # meanwhile, by the event loop (`_drop`)
                 return
-            if self._stopping:
-                failure = BatcherStoppedError("shutting down")
-            elif len(self._queue) >= self._max_queue:
-                failure = QueueFullError(f"queue full ({self._max_queue} images waiting)")
-            else:
+            if (failure := self._refusal(1)) is None:
                 item.enqueued = time.perf_counter()
                 self._queue.append(item)
                 self._cond.notify()
                 return
         _deliver(item, failure)
+
+    def _refusal(self, count: int) -> Exception | None:
+        """Why `count` more images cannot be queued now, or None (with the lock held)."""
+        if self._stopping:
+            return BatcherStoppedError("shutting down")
+        if len(self._queue) + count > self._max_queue:
+            return QueueFullError(f"queue full ({self._max_queue} images waiting)")
+        return None
 
     def _drop(self, items: list[_Item]) -> None:
         """Forget a cancelled or failed request's images: no queue room, no model time."""

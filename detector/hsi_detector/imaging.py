@@ -225,12 +225,8 @@ def _resize_into(pixels: npt.NDArray[np.uint8], inner: npt.NDArray[np.uint8]) ->
 
 def _letterboxed(image: Image.Image, geometry: Letterbox) -> npt.NDArray[np.uint8]:
     """The model input for `image` (maybe drafted): scaled and padded into a grey canvas."""
-    if image.mode == "I" or image.mode.startswith("I;16"):
-        rgb = _to_rgb(image)
-    else:
-        rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"), dtype=np.uint8)
     canvas, inner = _canvas(geometry)
-    _resize_into(rgb, inner)
+    _resize_into(_to_rgb(image), inner)
     return canvas
 
 
@@ -243,13 +239,13 @@ def draft_scale(width: int, height: int, wanted: tuple[int, int] | None) -> int:
 
 
 def _decode_turbo(
-    data: bytes, width: int, height: int, target: int, geometry: Letterbox | None, stretch: bool
+    data: bytes, width: int, height: int, target: int, geometry: Letterbox | None, letterbox: bool
 ) -> npt.NDArray[np.uint8]:
     """A JPEG through libjpeg-turbo at PIL's draft scale, with PIL's settings, so the pixels are
     PIL's to the bit (the server and Home Assistant's local detector see the same image), without
     PIL's copies: the model input itself with a `geometry`, else the RGB image. ValueError when
     corrupt or truncated (strict: libjpeg's warnings are errors too)."""
-    scale = draft_scale(width, height, draft_size(width, height, target, not stretch))
+    scale = draft_scale(width, height, draft_size(width, height, target, letterbox))
     min_w, min_h = -(-width // scale), -(-height // scale)  # libjpeg's rounding: up
     options: dict[str, Any] = {"colorspace": "RGB", "min_height": min_h, "min_width": min_w}
     if geometry is None:
@@ -278,8 +274,7 @@ def decode_image(
         geometry = _fit(width, height, target, stride) if letterbox and stride > 0 else None
         try:
             if fmt == "JPEG" and _turbo is not None and image.mode in _TURBO_MODES:
-                image.close()
-                pixels = _decode_turbo(data, width, height, target, geometry, not letterbox)
+                pixels = _decode_turbo(data, width, height, target, geometry, letterbox)
             else:
                 if fmt == "JPEG" and (size := draft_size(width, height, target, letterbox)):
                     image.draft("RGB", size)

@@ -378,18 +378,15 @@ class UltralyticsEngine:
     def infer(
         self, batch: list[npt.NDArray[np.uint8]], min_confidence: float
     ) -> list[list[Detection]]:
-        """One forward pass over the whole batch, then the NMS."""
-        return self._detections(self.forward(batch), min_confidence, len(batch))
-
-    def _detections(self, raw: Any, min_confidence: float, count: int) -> list[list[Detection]]:
-        """The NMS: ours in numpy for the exported runtimes' arrays, ultralytics' own for torch
-        tensors (on the GPU where they are)."""
+        """One forward pass over the whole batch, then the NMS: ours in numpy for the exported
+        runtimes' arrays, ultralytics' own for torch tensors (on the GPU where they are)."""
+        raw = self.forward(batch)
+        count = len(batch)
         if isinstance(raw, np.ndarray):
-            found_rows: list[Any] = nms(
-                raw[:count], min_confidence, self._class_ids, end2end=self._end2end
-            )
+            found = nms(raw[:count], min_confidence, self._class_ids, end2end=self._end2end)
+            rows = [image.tolist() for image in found]
         else:
-            found_rows = self._nms(
+            results = self._nms(
                 raw,
                 min_confidence,
                 NMS_IOU,
@@ -397,20 +394,14 @@ class UltralyticsEngine:
                 max_det=MAX_DETECTIONS,
                 end2end=self._end2end,
             )
-        out: list[list[Detection]] = []
-        for found in found_rows[:count]:
-            rows = (
-                found[:, :6].tolist()
-                if isinstance(found, np.ndarray)
-                else found[:, :6].float().cpu().tolist()
-            )
-            out.append(
-                [
-                    Detection(self._names[int(c)], int(c), float(p), x0, y0, x1, y1)
-                    for x0, y0, x1, y1, p, c in rows
-                ]
-            )
-        return out
+            rows = [image[:, :6].float().cpu().tolist() for image in results[:count]]
+        return [
+            [
+                Detection(self._names[int(c)], int(c), float(p), x0, y0, x1, y1)
+                for x0, y0, x1, y1, p, c in image
+            ]
+            for image in rows
+        ]
 
 
 def open_runtime(
