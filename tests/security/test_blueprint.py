@@ -22,14 +22,7 @@ from pytest_homeassistant_custom_component.common import async_mock_service
 
 from custom_components.home_security_intel.const import CONF_AI_INTERVAL, CONF_AI_TASK
 from tests.support.onvif_sim import OnvifSimulator
-from tests.test_detection_common import (
-    HostileDetector,
-    add,
-    camera_entry,
-    entity_id,
-    frames,
-    server_entry,
-)
+from tests.test_detection_common import HostileDetector, frames
 
 from .conftest import AI_ENTITY_ID, Analyst
 from .store_view import StoreView
@@ -85,12 +78,8 @@ async def test_alert_notifies_then_updates_the_same_notification(
     night_and_nobody_home(hass)
     analyst.answers = [GOOD, GOOD]
     sent: list[ServiceCall] = async_mock_service(hass, "notify", "test_phone")
-    await add(hass, server_entry(hostile.url))
-    await add(
-        hass,
-        camera_entry(onvif_sim, **{CONF_AI_TASK: AI_ENTITY_ID, CONF_AI_INTERVAL: 0}),
-    )
-    event_entity = entity_id(hass, onvif_sim, "event", "security_event")
+    options = {CONF_AI_TASK: AI_ENTITY_ID, CONF_AI_INTERVAL: 0}
+    event_entity = (await start(hass, onvif_sim, hostile, **options))["security_event"]
     await setup_blueprint(hass, event_entity, cooldown=cooldown)
 
     await frames(hass, freezer, 3)
